@@ -1,0 +1,1 @@
+"""OpenManager: the composition root that runs the collector and the API together."""
