@@ -145,18 +145,31 @@ def read_yaml(path: Path) -> YamlDocument:
     return parse_yaml(text, str(path))
 
 
+SECRET_KEYS = frozenset({"password", "dsn", "url", "jwt_secret", "credentials", "bearer_token", "token"})
+"""Keys whose values are never repeated in an error message (a URL or DSN may carry a password)."""
+
+
 def problems_from_validation(
     exc: ValidationError, doc: YamlDocument, prefix: KeyPath = ()
 ) -> list[ConfigProblem]:
-    """Turn a pydantic validation error on ``doc``'s data into located problems."""
+    """Turn a pydantic validation error on ``doc``'s data into located problems.
+
+    The bad value is shown unless it is a whole section (the message then says what is wrong with it) or
+    the key holds a secret.
+    """
     problems = []
     for error in exc.errors(include_url=False):
         loc: KeyPath = (*prefix, *(part for part in error["loc"] if isinstance(part, str | int)))
-        message = error["msg"]
+        message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown key (check the spelling; see the documented keys)"
+        value = error.get("input", _MISSING)
+        if isinstance(value, dict | list):
+            value = _MISSING
+        elif loc and loc[-1] in SECRET_KEYS and value is not _MISSING:
+            value = "[redacted]"
         if error["type"] == "missing":
             problems.append(doc.problem(loc, "required key is missing"))
         else:
-            problems.append(doc.problem(loc, message, error.get("input", _MISSING)))
+            problems.append(doc.problem(loc, message, value))
     return problems

@@ -1,0 +1,17 @@
+"""Typed application keys: every resource the API shares between handlers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aiohttp import web
+
+from collector.settings import Settings
+from collector.storage.connections import Stores
+
+SETTINGS = web.AppKey("settings", Settings)
+STORES = web.AppKey("stores", Stores)
+VERSION = web.AppKey("version", str)
+SchedulerState = Callable[[], dict[str, object]]
+SCHEDULER_STATE: web.AppKey[SchedulerState] = web.AppKey("scheduler_state")
+"""Reports the scheduler's state; ``{"status": "absent"}`` when the API runs without a collector."""

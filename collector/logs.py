@@ -1,0 +1,65 @@
+"""Structured logging for the central service (structlog over the standard library).
+
+JSON lines when the output is not a terminal (journald, files, log shippers), readable console output on
+one. Standard-library loggers (aiohttp, asyncpg, apscheduler) are routed through the same processors so every
+line has one shape.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import TextIO
+
+import structlog
+
+from collector.settings import LogSettings
+
+_SECRET_KEYS = frozenset({"password", "token", "secret", "authorization", "dsn", "credentials", "cookie"})
+
+
+def _redact(_: object, __: str, event: structlog.types.EventDict) -> structlog.types.EventDict:
+    """Blank out values of keys that name a secret, wherever a caller put one by mistake."""
+    for key in event:
+        if any(word in key.lower() for word in _SECRET_KEYS):
+            event[key] = "[redacted]"
+    return event
+
+
+def configure_logging(settings: LogSettings, stream: TextIO | None = None) -> None:
+    """Route structlog and the standard library to ``stream`` (stderr) in the configured format."""
+    stream = stream or sys.stderr
+    use_console = settings.format == "console" or (settings.format == "auto" and stream.isatty())
+    renderer: structlog.types.Processor = (
+        structlog.dev.ConsoleRenderer(colors=stream.isatty())
+        if use_console
+        else structlog.processors.JSONRenderer()
+    )
+    shared: list[structlog.types.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _redact,
+    ]
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.level.upper())
+    # Per-request access lines are the API's own business; aiohttp's are noise at info.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

