@@ -25,7 +25,9 @@ def parse_duration(text: str) -> float:
     match = _DURATION.match(text)
     if not text or match is None or not any(match.groupdict().values()):
         raise ValueError(f"not a duration: {text!r} (expected e.g. 15s, 1m30s, 2h, 500ms)")
-    return sum(int(n) * _DURATION_UNITS_S[unit] for unit, n in match.groupdict().items() if n is not None)
+    return float(
+        sum(int(n) * _DURATION_UNITS_S[unit] for unit, n in match.groupdict().items() if n is not None)
+    )
 
 
 def format_duration(seconds: float) -> str:
