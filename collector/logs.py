@@ -52,7 +52,8 @@ def configure_logging(settings: LogSettings, stream: TextIO | None = None) -> No
         foreign_pre_chain=shared,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info,
+            # The console renderer formats tracebacks itself; JSON needs them as a string field.
+            *([] if use_console else [structlog.processors.format_exc_info]),
             renderer,
         ],
     )

@@ -1,0 +1,5 @@
+"""``python -m openmanager``."""
+
+from openmanager.cli import main
+
+raise SystemExit(main())

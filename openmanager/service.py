@@ -1,0 +1,95 @@
+"""``openmanager run``: the collector, the API and the dashboard in one process.
+
+The service is the API application with the collector's context added after the stores'. Shutdown is
+staged: stop accepting connections, let requests finish within ``shutdown_timeout_s``, stop the collector,
+close the stores, stop embedded servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import structlog
+from aiohttp import web
+
+from api.app import create_app
+from api.bootstrap import FIRST_ADMIN, ensure_first_admin
+from api.keys import SCHEDULER_STATE, STORES
+from collector.runtime import Collector
+from collector.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+DASHBOARD_DIR = Path(__file__).resolve().parent.parent / "dashboards"
+COLLECTOR = web.AppKey("collector", Collector)
+
+
+def build_service(settings: Settings, *, with_collector: bool = True) -> web.Application:
+    """The API application, plus the collector when ``with_collector``."""
+    app = create_app(settings, dashboard_dir=DASHBOARD_DIR)
+
+    async def first_admin_ctx(app: web.Application) -> AsyncIterator[None]:
+        password = await ensure_first_admin(app[STORES].pg)
+        if password is not None:
+            # Shown once, on the terminal only: never through the log pipeline.
+            sys.stdout.write(
+                f"\nCreated the first administrator. Log in as {FIRST_ADMIN!r} with password: {password}\n"
+                "Change it after logging in; it is not shown again.\n\n"
+            )
+            sys.stdout.flush()
+        yield
+
+    app.cleanup_ctx.append(first_admin_ctx)
+    if with_collector:
+
+        async def collector_ctx(app: web.Application) -> AsyncIterator[None]:
+            collector = Collector(settings.targets)
+            await collector.start()
+            app[COLLECTOR] = collector
+            app[SCHEDULER_STATE] = collector.state
+            try:
+                yield
+            finally:
+                await collector.stop()
+
+        app.cleanup_ctx.append(collector_ctx)
+    return app
+
+
+async def serve(settings: Settings, *, with_collector: bool = True) -> None:
+    """Run until SIGTERM or SIGINT; SIGHUP reloads the target file."""
+    app = build_service(settings, with_collector=with_collector)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=settings.shutdown_timeout_s)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    reloads: set[asyncio.Task[bool]] = set()
+
+    def reload() -> None:
+        if COLLECTOR in app:
+            task = loop.create_task(app[COLLECTOR].reload())
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.listen_host, settings.listen_port, reuse_address=True)
+        await site.start()
+        url = f"http://{settings.listen_host}:{settings.listen_port}/"
+        log.info("openmanager ready", url=url, collector=with_collector)
+        sys.stdout.write(f"OpenManager is up: dashboard and API at {url} (health: {url}api/health)\n")
+        sys.stdout.flush()
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+        await runner.cleanup()
+        log.info("stopped")

@@ -1,0 +1,129 @@
+"""The ``openmanager`` command: check-config, migrate and user add, run in-process."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from openmanager.cli import COMMANDS, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, main
+from tests.conftest import SettingsFactory
+
+GOOD_TARGETS = """\
+global:
+  scrape_interval: 15s
+scrape_configs:
+  - job_name: node
+    static_configs:
+      - targets: ["127.0.0.1:9110"]
+"""
+
+
+def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for command in COMMANDS:
+        assert command in out
+
+
+def test_check_config_accepts_valid_files_with_a_summary_line_each(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "om.yml").write_text("listen: 127.0.0.1:8080\n")
+    (tmp_path / "targets.yaml").write_text(GOOD_TARGETS)
+    code = main(
+        ["check-config", "--settings", str(tmp_path / "om.yml"), "--targets", str(tmp_path / "targets.yaml")]
+    )
+    out = capsys.readouterr().out.splitlines()
+    assert code == EXIT_OK
+    assert len(out) == 2 and out[0].startswith("SUCCESS: settings") and out[1].startswith("SUCCESS: targets")
+    assert "1 job" in out[1]
+
+
+def test_check_config_reports_every_problem_of_both_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "om.yml").write_text("listen: nowhere\nlog:\n  level: loud\n")
+    (tmp_path / "targets.yaml").write_text(GOOD_TARGETS.replace("15s", "fifteen"))
+    code = main(
+        ["check-config", "--settings", str(tmp_path / "om.yml"), "--targets", str(tmp_path / "targets.yaml")]
+    )
+    err = capsys.readouterr().err
+    assert code == EXIT_PROBLEMS
+    assert f"{tmp_path}/om.yml:1: listen: 'nowhere'" in err
+    assert f"{tmp_path}/om.yml:3: log.level: 'loud'" in err
+    assert f"{tmp_path}/targets.yaml:2: global.scrape_interval: 'fifteen'" in err
+
+
+def test_check_config_uses_the_target_file_the_settings_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "targets.yaml").write_text(GOOD_TARGETS)
+    (tmp_path / "om.yml").write_text("targets: targets.yaml\n")
+    assert main(["check-config", "--settings", str(tmp_path / "om.yml")]) == EXIT_OK
+    assert f"SUCCESS: targets {tmp_path}/targets.yaml" in capsys.readouterr().out
+
+
+def test_invalid_settings_stop_run_with_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "om.yml").write_text("bogus: 1\n")
+    with pytest.raises(SystemExit) as exited:
+        main(["run", "--config", str(tmp_path / "om.yml")])
+    assert exited.value.code == EXIT_USAGE
+    assert "bogus" in capsys.readouterr().err
+
+
+def _env_from(monkeypatch: pytest.MonkeyPatch, make_settings: SettingsFactory) -> None:
+    settings = make_settings()
+    assert settings.postgres.dsn is not None and settings.redis.url is not None
+    monkeypatch.setenv("OM_POSTGRES_DSN", settings.postgres.dsn.get_secret_value())
+    monkeypatch.setenv("OM_REDIS_URL", settings.redis.url.get_secret_value())
+    monkeypatch.setenv("OM_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("OM_LOG_FORMAT", "json")
+
+
+def test_migrate_brings_the_schema_up_to_date(
+    monkeypatch: pytest.MonkeyPatch, make_settings: SettingsFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _env_from(monkeypatch, make_settings)
+    assert main(["migrate"]) == EXIT_OK
+    assert "up to date" in capsys.readouterr().out
+
+
+def test_user_add_reads_the_password_from_stdin_and_refuses_a_duplicate(
+    monkeypatch: pytest.MonkeyPatch, make_settings: SettingsFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _env_from(monkeypatch, make_settings)
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough password\n"))
+    assert main(["user", "add", "dave_cli_test", "--role", "operator"]) == EXIT_OK
+    assert "created user 'dave_cli_test' with role operator" in capsys.readouterr().out
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough password\n"))
+    assert main(["user", "add", "dave_cli_test", "--role", "viewer"]) == EXIT_PROBLEMS
+    assert "exists already" in capsys.readouterr().err
+
+
+def test_user_add_refuses_a_short_password(
+    monkeypatch: pytest.MonkeyPatch, make_settings: SettingsFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _env_from(monkeypatch, make_settings)
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert main(["user", "add", "erin_cli_test", "--role", "viewer"]) == EXIT_USAGE
+    assert "at least 10 characters" in capsys.readouterr().err
+
+
+def test_user_add_rejects_an_unknown_role(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["user", "add", "frank", "--role", "root"])
+    assert exited.value.code == EXIT_USAGE
+    assert "invalid choice: 'root'" in capsys.readouterr().err
+
+
+def test_check_config_shows_warnings_for_ignored_prometheus_sections(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "targets.yaml").write_text("rule_files: [a.yml]\n" + GOOD_TARGETS)
+    (tmp_path / "om.yml").write_text("targets: targets.yaml\n")
+    assert main(["check-config", "--settings", str(tmp_path / "om.yml")]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "warning:" in out and "rule_files" in out

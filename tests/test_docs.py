@@ -1,0 +1,54 @@
+"""The README documents every setting, environment variable and command that exists."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from collector.settings import ENV_KEYS, Settings
+from openmanager.cli import COMMANDS
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _setting_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    keys = []
+    for name, info in model.model_fields.items():
+        if info.exclude:
+            continue
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys.extend(_setting_keys(annotation, f"{prefix}{name}."))
+        else:
+            keys.append(f"{prefix}{name}")
+    return keys
+
+
+@pytest.mark.parametrize("name", sorted(ENV_KEYS))
+def test_every_environment_variable_is_in_the_readme(name: str) -> None:
+    assert f"`{name}`" in README
+
+
+@pytest.mark.parametrize("key", _setting_keys(Settings))
+def test_every_settings_key_is_in_the_readme(key: str) -> None:
+    assert f"`{key}`" in README
+
+
+def test_every_command_is_in_the_readme() -> None:
+    for command in COMMANDS:
+        assert f"`openmanager {command}" in README, command
+
+
+@pytest.mark.parametrize("key", _setting_keys(Settings))
+def test_every_settings_key_is_in_the_example_settings_file(key: str) -> None:
+    example = (ROOT / "deploy" / "openmanager.example.yml").read_text(encoding="utf-8")
+    assert f"{key.rsplit('.', 1)[-1]}:" in example
+
+
+def test_quick_start_is_two_commands_that_exist() -> None:
+    assert "./dev up" in README and "./dev test" in README
+    assert (ROOT / "dev").stat().st_mode & 0o111
+    assert (ROOT / ".ci" / "run").read_text().strip().endswith("exec ./dev test")
