@@ -21,6 +21,12 @@ series sets found missing. Status JSON: ``server_id``, ``status`` (up, warning, 
 ``instance``, ``labels``, ``identity`` (the target, for ``target:{identity}:latest``) and ``summary`` (see
 :mod:`collector.storage.summary`; empty when the server is down).
 
+The writer computes no summaries: the caller hands each batch's in, from the
+:class:`~collector.storage.summary.Summarizer` that also serves the history, so a Redis outage costs no rate
+baselines. A summary describes a target's latest successful scrape: when a batch holds several results of
+one target, it goes with the last successful one, and the earlier ones are written as results without a
+summary (``up``, no window points).
+
 A failed scrape's result still replaces the target's latest value: it holds what the scrape engine made of
 the failure (``up`` = 0 and the other synthetic series), so instant queries see the target's series go
 stale at once, as Prometheus does.
@@ -52,7 +58,7 @@ from redis.exceptions import RedisError
 from collector.scrape.result import ScrapeResult, SeriesKey
 from collector.storage import keys
 from collector.storage.errors import StoreUnavailable
-from collector.storage.summary import ServerSummary, Status, SummaryState, Thresholds, status_of
+from collector.storage.summary import ServerSummary, Status, Thresholds, status_of
 
 # Latest value: version, flags, scrape time (ms), series count, length of the set id; then the set id
 # (UTF-8), the values (float64) and, with _HAS_TIMESTAMPS, one int64 timestamp (ms) per value. Little-endian.
@@ -158,7 +164,7 @@ def _dumps(doc: Mapping[str, object]) -> str:
 
 @dataclass(slots=True)
 class _Target:
-    """What the writer keeps per target: fixed key names, summary state, and what Redis should hold."""
+    """What the writer keeps per target: fixed key names and what Redis should hold."""
 
     server_id: str
     job: str
@@ -167,7 +173,6 @@ class _Target:
     status_key: str
     latest_key: str
     metric_keys: dict[str, str]
-    summary: SummaryState = field(default_factory=SummaryState)
     set_written: str | None = None
     """The series set id this writer last wrote for the target (None: write it with the next scrape)."""
     refresh_due_s: float = -math.inf
@@ -239,21 +244,26 @@ class LiveWriter:
             self._targets[info.identity] = target
         return target
 
-    async def write(self, results: Sequence[ScrapeResult]) -> None:
+    async def write(self, results: Sequence[ScrapeResult], summaries: Mapping[str, ServerSummary]) -> None:
         """Write a batch of results; raises :class:`StoreUnavailable` when Redis fails.
 
-        After a failure the writer is as before the batch (rates included), so the caller may retry the
-        same batch or move on; either way the next successful write rewrites what Redis may have lost.
+        ``summaries`` holds the batch's summaries by target identity, as
+        :meth:`~collector.storage.summary.Summarizer.summarize` returns them; a successful result without
+        one is written with the empty summary. After a failure the caller may retry the same batch (with
+        the same summaries) or move on; either way the next successful write rewrites what Redis may have
+        lost.
         """
         if not results:
             return
         pipe = self._redis.pipeline(transaction=False)
         planned: list[_Planned] = []
-        undo = [(state, state.previous) for state in (self._target(result).summary for result in results)]
+        last_up = {result.target.identity: i for i, result in enumerate(results) if result.up}
         servers_seen: dict[str, float] = {}
         targets_seen: dict[str, float] = {}
-        for result in results:
-            planned.append(self._plan(pipe, result))
+        for i, result in enumerate(results):
+            identity = result.target.identity
+            summary = summaries.get(identity, _NO_SUMMARY) if last_up.get(identity) == i else _NO_SUMMARY
+            planned.append(self._plan(pipe, result, summary))
             servers_seen[planned[-1].target.server_id] = planned[-1].time_s
             targets_seen[result.target.identity] = planned[-1].time_s
         now_s = max(servers_seen.values())
@@ -264,8 +274,6 @@ class LiveWriter:
             replies = await pipe.execute()
             await self._follow_up(planned, replies)
         except (RedisError, OSError) as exc:
-            for state, previous in undo:
-                state.previous = previous
             for plan in planned:
                 plan.target.set_written = None
                 plan.target.refresh_due_s = -math.inf
@@ -273,14 +281,14 @@ class LiveWriter:
             raise StoreUnavailable("redis", str(exc) or type(exc).__name__) from exc
         self._prune(now_s)
 
-    def _plan(self, pipe: Pipeline, result: ScrapeResult) -> _Planned:
-        """Queue one result's writes; returns where their replies will be."""
+    def _plan(self, pipe: Pipeline, result: ScrapeResult, summary: ServerSummary) -> _Planned:
+        """Queue one result's writes with its summary; returns where their replies will be."""
         target = self._target(result)
         time_s = result.timestamp_ms / 1000.0
         target.last_seen_s = time_s
+        status: Status
         if result.up:
-            summary = target.summary.update(result)
-            status: Status = status_of(summary, self._thresholds)
+            status = status_of(summary, self._thresholds)
         else:
             summary, status = _NO_SUMMARY, "down"
         doc: dict[str, object] = {

@@ -29,12 +29,17 @@ appeared) has none either and is left out of the sums, as with ``sum(rate(...))`
 Speed: which positions of the values list hold the needed series is worked out once per series set
 (:func:`index_series`, cached per target by ``series_set_id`` in :class:`SummaryState`); a steady-state scrape
 then reads a handful of list positions plus the CPU and network counters.
+
+The collector summarizes each batch once, with one :class:`Summarizer` for the whole fleet, and hands the
+summaries to every writer (the Redis live layer, the history's ``server_stats``): no writer computes them
+again, and a writer that fails does not lose the rate baselines of the others.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -61,6 +66,7 @@ _WANTED = _SINGLE | _FILESYSTEM | {_DISK_PERCENT, _CPU_SECONDS, _RX, _TX}
 _IDLE_MODES = frozenset({"idle", "iowait"})
 _ROOT = "/"
 _DIGITS = 3
+_PRUNE_EVERY_S = 60.0
 
 Status = Literal["up", "down", "warning", "unknown"]
 """A server's status: ``unknown`` is for servers known but not scraped yet; the writer never sets it."""
@@ -367,7 +373,7 @@ class SummaryState:
         self._index: SeriesIndex | None = None
         self._set_id: str | None = None
         self.previous: CounterSnapshot | None = None
-        """The counters of the last summarized scrape; a writer may put an older one back to undo."""
+        """The counters of the last summarized scrape."""
 
     def index_for(self, result: ScrapeResult) -> SeriesIndex:
         """The index of ``result``'s series set, built only when the set id changed."""
@@ -382,3 +388,63 @@ class SummaryState:
             result.values, result.timestamp_ms / 1000.0, self.index_for(result), self.previous
         )
         return summary
+
+
+@dataclass(slots=True)
+class _Tracked:
+    state: SummaryState
+    seen_s: float
+
+
+class Summarizer:
+    """The summary state of a fleet: one :class:`SummaryState` per target, by target identity.
+
+    ``keep_s`` bounds the memory: the state of a target not seen for that long (by ``clock``, in seconds;
+    checked at most once a minute) is dropped, so a target that went away without :meth:`forget` costs
+    nothing for long. A target that comes back after that has no rates on its first scrape, as a new one.
+    One task summarizes: the state assumes batches arrive one after another, each target's scrapes in order.
+    """
+
+    __slots__ = ("_clock", "_keep_s", "_prune_due_s", "_targets")
+
+    def __init__(self, *, keep_s: float = 86400.0, clock: Callable[[], float] = time.monotonic) -> None:
+        if keep_s <= 0:
+            raise ValueError(f"keep_s must be positive, got {keep_s!r}")
+        self._keep_s = keep_s
+        self._clock = clock
+        self._targets: dict[str, _Tracked] = {}
+        self._prune_due_s = -math.inf
+
+    def summarize(self, results: Sequence[ScrapeResult]) -> dict[str, ServerSummary]:
+        """The summaries of a batch by target identity: one per target with a successful result.
+
+        Failed results get none (they only count as the target being seen). When the batch holds several
+        results of one target, each is summarized in order, so the rates run from one to the next, and
+        the entry is the last successful one's summary.
+        """
+        now_s = self._clock()
+        summaries: dict[str, ServerSummary] = {}
+        for result in results:
+            identity = result.target.identity
+            tracked = self._targets.get(identity)
+            if result.up:
+                if tracked is None:
+                    tracked = self._targets[identity] = _Tracked(SummaryState(), now_s)
+                summaries[identity] = tracked.state.update(result)
+            if tracked is not None:
+                tracked.seen_s = now_s
+        self._prune(now_s)
+        return summaries
+
+    def forget(self, identities: Iterable[str]) -> None:
+        """Drop the state of targets that went away (unknown identities are ignored)."""
+        for identity in identities:
+            self._targets.pop(identity, None)
+
+    def _prune(self, now_s: float) -> None:
+        if now_s < self._prune_due_s:
+            return
+        self._prune_due_s = now_s + _PRUNE_EVERY_S
+        cutoff = now_s - self._keep_s
+        for identity in [i for i, tracked in self._targets.items() if tracked.seen_s < cutoff]:
+            del self._targets[identity]

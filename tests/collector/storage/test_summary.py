@@ -14,6 +14,7 @@ from collector.scrape.result import Labels, ScrapeResult, SeriesKey, TargetInfo,
 from collector.storage.summary import (
     CounterSnapshot,
     ServerSummary,
+    Summarizer,
     SummaryState,
     Thresholds,
     index_series,
@@ -308,3 +309,89 @@ def test_snapshot_holds_only_the_counters() -> None:
     assert isinstance(snapshot, CounterSnapshot)
     # 2 CPUs x 5 modes, and receive + transmit of eth0 (lo excluded)
     assert len(snapshot.values) == 12
+
+
+class _Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now_s = 0.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+
+def _net(time_s: float, rx: float, target: TargetInfo = TARGET) -> ScrapeResult:
+    """A node_exporter scrape whose eth0 has received ``rx`` bytes."""
+    return make_result(node_samples(target=target, net={"eth0": (rx, 0.0)}), time_s, target)
+
+
+def test_summarizer_keys_summaries_by_target_identity() -> None:
+    other = make_target("db-1:9100")
+    summarizer = Summarizer()
+    summarizer.summarize([_net(1000.0, 0.0), _net(1000.0, 0.0, other)])
+    summaries = summarizer.summarize([_net(1015.0, 1_500.0), _net(1015.0, 3_000.0, other)])
+    assert summaries.keys() == {TARGET.identity, other.identity}
+    assert summaries[TARGET.identity].network_rx == 100.0
+    assert summaries[other.identity].network_rx == 200.0
+
+
+def test_summarizer_gives_failed_results_no_summary() -> None:
+    other = make_target("db-1:9100")
+    summaries = Summarizer().summarize([_net(1000.0, 0.0), failed_result(1000.0, other)])
+    assert summaries.keys() == {TARGET.identity}
+
+
+def test_summarizer_keeps_the_baseline_across_a_failed_scrape() -> None:
+    summarizer = Summarizer()
+    summarizer.summarize([_net(1000.0, 0.0)])
+    assert summarizer.summarize([failed_result(1015.0)]) == {}
+    assert summarizer.summarize([_net(1030.0, 3_000.0)])[TARGET.identity].network_rx == 100.0
+
+
+def test_several_results_of_one_target_are_summarized_in_order_and_the_last_wins() -> None:
+    summarizer = Summarizer()
+    summaries = summarizer.summarize([_net(1000.0, 0.0), _net(1015.0, 1_500.0), failed_result(1030.0)])
+    assert summaries[TARGET.identity].network_rx == 100.0
+    assert summarizer.summarize([_net(1045.0, 3_000.0)])[TARGET.identity].network_rx == 50.0
+
+
+def test_forgotten_target_starts_over_without_rates() -> None:
+    other = make_target("db-1:9100")
+    summarizer = Summarizer()
+    summarizer.summarize([_net(1000.0, 0.0), _net(1000.0, 0.0, other)])
+    summarizer.forget([TARGET.identity, "never-seen"])
+    summaries = summarizer.summarize([_net(1015.0, 1_500.0), _net(1015.0, 1_500.0, other)])
+    assert summaries[TARGET.identity].network_rx is None
+    assert summaries[other.identity].network_rx == 100.0
+
+
+def test_state_of_a_target_not_seen_for_keep_s_is_dropped() -> None:
+    other = make_target("db-1:9100")
+    clock = _Clock()
+    summarizer = Summarizer(keep_s=3600.0, clock=clock)
+    summarizer.summarize([_net(1000.0, 0.0), _net(1000.0, 0.0, other)])
+    clock.now_s = 3600.0
+    summarizer.summarize([_net(4600.0, 0.0, other)])
+    assert summarizer.summarize([_net(4615.0, 1_500.0)])[TARGET.identity].network_rx is not None
+    clock.now_s = 7300.0
+    summarizer.summarize([_net(8300.0, 0.0, other)])
+    assert summarizer.summarize([_net(8315.0, 1_500.0)])[TARGET.identity].network_rx is None
+
+
+def test_summarizer_prunes_at_most_once_a_minute() -> None:
+    other = make_target("db-1:9100")
+    clock = _Clock()
+    summarizer = Summarizer(keep_s=3600.0, clock=clock)
+    summarizer.summarize([_net(1000.0, 0.0), _net(1000.0, 0.0, other)])
+    clock.now_s = 3590.0
+    summarizer.summarize([_net(4590.0, 0.0, other)])
+    # Past keep_s, but the last pruning was 30 s ago: the state is still there.
+    clock.now_s = 3620.0
+    summarizer.summarize([_net(4620.0, 0.0, other)])
+    assert summarizer.summarize([_net(4635.0, 7_270.0)])[TARGET.identity].network_rx == 2.0
+
+
+def test_summarizer_rejects_a_non_positive_keep() -> None:
+    with pytest.raises(ValueError, match="keep_s"):
+        Summarizer(keep_s=0)
