@@ -1,43 +1,114 @@
-"""The collector's running state: the target file, the scheduler, and reloads.
+"""The collector's running parts: the scheduler, the scrape engine, the target file and its reloads.
 
-``Collector`` owns the apscheduler ``AsyncIOScheduler`` and the loaded target configuration. A reload (SIGHUP)
-reads and validates the target file again; an invalid file is reported and the running configuration is
-kept, so a typo never stops monitoring.
+``Collector`` opens, in order, the apscheduler ``AsyncIOScheduler``, the shared HTTP client session, the
+result queue and the scrape manager, and closes them in reverse. A reload (SIGHUP, or the target file
+changing on disk, which is checked every few seconds) reads and validates the target file again; an invalid
+file is reported and the running configuration is kept, so a typo never stops monitoring.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
 
 from collector.configfile import ConfigError
+from collector.scrape.fetch import new_session
+from collector.scrape.manager import ScrapeManager
+from collector.scrape.metrics import ScrapeMetrics
+from collector.scrape.queue import ResultQueue
 from collector.targets import TargetsConfig, load_targets, summary
 
 log = structlog.get_logger(__name__)
 
 
-class Collector:
-    """Scheduler and target configuration of one collector process."""
+@dataclass(frozen=True)
+class CollectorOptions:
+    """Tunables of the collector process."""
 
-    def __init__(self, targets_path: Path) -> None:
+    queue_max_results: int = 10_000
+    watch_interval_s: float = 5.0
+    drain_timeout_s: float = 5.0
+
+
+class Collector:
+    """Scheduler, scrape engine and target configuration of one collector process."""
+
+    def __init__(
+        self,
+        targets_path: Path,
+        options: CollectorOptions | None = None,
+        metrics: ScrapeMetrics | None = None,
+    ) -> None:
         self.targets_path = targets_path
+        self.options = options or CollectorOptions()
+        self.metrics = metrics or ScrapeMetrics()
+        self.queue = ResultQueue(self.options.queue_max_results, self.metrics)
         self.config: TargetsConfig | None = None
         self.last_reload_ok: bool | None = None
         self.last_reload_at: float | None = None
-        self._scheduler = AsyncIOScheduler()
+        self._scheduler = AsyncIOScheduler(timezone="UTC")
+        self._session: aiohttp.ClientSession | None = None
+        self._manager: ScrapeManager | None = None
+        self._mtime: float | None = None
+
+    @property
+    def manager(self) -> ScrapeManager:
+        """The scrape manager (once started)."""
+        assert self._manager is not None, "collector not started"
+        return self._manager
+
+    @property
+    def scheduler(self) -> AsyncIOScheduler:
+        """The scheduler shared by scrapes and maintenance jobs."""
+        return self._scheduler
 
     async def start(self) -> None:
-        """Load the target file (an invalid one at start-up is fatal) and start the scheduler."""
+        """Load the target file (an invalid one at start-up is fatal), start scheduling scrapes."""
         self.config = await asyncio.to_thread(load_targets, self.targets_path)
+        self._mtime = self._file_mtime()
         self.last_reload_ok, self.last_reload_at = True, time.time()
-        log.info("targets loaded", file=str(self.targets_path), summary=summary(self.config))
-        for warning in self.config.warnings:
-            log.warning("target file", problem=str(warning))
+        self._log_loaded("targets loaded", self.config)
+        self._session = new_session()
+        self._manager = ScrapeManager(
+            self._scheduler,
+            session=self._session,
+            queue=self.queue,
+            metrics=self.metrics,
+            base_dir=self.targets_path.parent,
+        )
         self._scheduler.start()
+        await self._manager.apply(self.config)
+        self._scheduler.add_job(
+            self._watch,
+            IntervalTrigger(seconds=self.options.watch_interval_s),
+            id="targets-file-watch",
+            max_instances=1,
+            coalesce=True,
+        )
+
+    def _file_mtime(self) -> float | None:
+        try:
+            return self.targets_path.stat().st_mtime
+        except OSError:
+            return None
+
+    async def _watch(self) -> None:
+        mtime = self._file_mtime()
+        if mtime is not None and mtime != self._mtime:
+            self._mtime = mtime
+            await self.reload()
+
+    def _log_loaded(self, event: str, config: TargetsConfig) -> None:
+        log.info(event, file=str(self.targets_path), summary=summary(config))
+        for warning in config.warnings:
+            log.warning("target file", problem=str(warning))
 
     async def reload(self) -> bool:
         """Read the target file again; keep the running configuration when the new one is invalid."""
@@ -52,20 +123,30 @@ class Collector:
             return False
         self.config = config
         self.last_reload_ok, self.last_reload_at = True, time.time()
-        log.info("targets reloaded", file=str(self.targets_path), summary=summary(config))
+        if self._manager is not None:
+            await self._manager.apply(config)
+        self._log_loaded("targets reloaded", config)
         return True
 
     def state(self) -> dict[str, object]:
-        """What ``/api/health`` reports about the scheduler."""
+        """What ``/api/health`` reports about the scheduler and the scrape engine."""
+        targets = self._manager.targets() if self._manager is not None else []
         return {
             "status": "ok" if self._scheduler.running else "stopped",
-            "jobs": len(self._scheduler.get_jobs()),
+            "jobs": len(self._scheduler.get_jobs()) if self._scheduler.running else 0,
+            "targets": len(targets),
+            "targets_up": sum(t.state.health == "up" for t in targets),
+            "queue_depth": len(self.queue),
             "targets_file": str(self.targets_path),
             "last_reload_ok": self.last_reload_ok,
             "last_reload_at": self.last_reload_at,
         }
 
     async def stop(self) -> None:
-        """Stop scheduling; running jobs are not waited for here (the scrape engine drains its own)."""
+        """Stop intake (no new scrapes), let running scrapes finish within the bound, close the session."""
+        if self._manager is not None:
+            await self._manager.stop(self.options.drain_timeout_s)
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
+        if self._session is not None:
+            await self._session.close()

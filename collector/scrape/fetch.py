@@ -46,6 +46,8 @@ class FetchSpec:
     basic_auth: tuple[str, str] | None = None
     bearer_token: str | None = None
     ssl_context: ssl.SSLContext | None = None
+    server_name: str | None = None
+    """Name to verify the server certificate against (and send as SNI) instead of the URL's host."""
 
 
 @dataclass(frozen=True)
@@ -56,11 +58,23 @@ class FetchedPage:
     content_type: str
 
 
-def new_session(*, max_connections: int = 512, max_per_host: int = 4) -> aiohttp.ClientSession:
-    """The shared client session: bounded pool, no automatic decompression (the limit needs raw bytes)."""
-    connector = aiohttp.TCPConnector(limit=max_connections, limit_per_host=max_per_host, ttl_dns_cache=300)
+def new_session(
+    *, max_connections: int = 512, max_per_host: int = 4, keepalive_s: float = 300.0
+) -> aiohttp.ClientSession:
+    """The shared client session: bounded pool, no automatic decompression (the limit needs raw bytes).
+
+    Idle connections are kept well past the longest usual scrape interval: reconnecting to every target
+    on every scrape would cost more than the scrape itself. Targets set no cookies worth keeping.
+    """
+    connector = aiohttp.TCPConnector(
+        limit=max_connections, limit_per_host=max_per_host, ttl_dns_cache=300, keepalive_timeout=keepalive_s
+    )
     return aiohttp.ClientSession(
-        connector=connector, auto_decompress=False, raise_for_status=False, trust_env=False
+        connector=connector,
+        auto_decompress=False,
+        raise_for_status=False,
+        trust_env=False,
+        cookie_jar=aiohttp.DummyCookieJar(),
     )
 
 
@@ -129,6 +143,7 @@ async def fetch(session: aiohttp.ClientSession, spec: FetchSpec) -> FetchedPage:
                 spec.url,
                 headers=_request_headers(spec),
                 ssl=spec.ssl_context if spec.ssl_context is not None else True,
+                server_hostname=spec.server_name,
                 allow_redirects=True,
                 max_redirects=3,
             ) as response:

@@ -1,0 +1,342 @@
+"""The scrape of one target: fetch, parse, relabel, apply limits, add synthetic series, hand off.
+
+A ``ScrapeLoop`` keeps what makes a steady-state scrape cheap: the parser's per-target series cache and a
+second cache from each parsed series to its final key (after ``honor_labels`` merging and
+``metric_relabel_configs``), so that relabeling runs once per new series, not once per sample. When the
+series set is unchanged, the previous tuple and its id are reused.
+
+Failure semantics follow Prometheus: a failed fetch, a parse error, or a limit exceeded fails the whole
+scrape and stores nothing of it but the synthetic series (``up`` 0); every series of the previous
+successful scrape is then reported stale.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import Final
+
+import aiohttp
+import structlog
+
+from collector.discovery import Target
+from collector.scrape.fetch import FetchError, FetchSpec, fetch
+from collector.scrape.metrics import ScrapeMetrics
+from collector.scrape.parser import ParseError, Sample, SeriesCache, parse
+from collector.scrape.queue import ResultQueue
+from collector.scrape.relabel import merge_target_labels, relabel
+from collector.scrape.result import Labels, ScrapeResult, SeriesKey, TargetInfo, server_id_for
+from collector.scrape.shape import PageShape
+from collector.targets import ScrapeJob
+
+log = structlog.get_logger(__name__)
+
+SYNTHETIC_NAMES: Final = (
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+)
+
+_DROPPED: Final = ("", ())  # cache marker: relabeling dropped this series
+
+
+class LimitExceededError(Exception):
+    """A Prometheus scrape limit was exceeded; ``reason`` names the limit."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass
+class TargetState:
+    """What the API shows about a target: health, last scrape and its outcome."""
+
+    health: str = "unknown"
+    last_scrape_ms: int | None = None
+    last_duration_s: float | None = None
+    last_error: str | None = None
+    last_samples: int = 0
+
+
+def series_set_id(series: tuple[SeriesKey, ...]) -> str:
+    """A stable id of a series set (its keys in order)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for name, labels in series:
+        digest.update(name.encode())
+        for label, value in labels:
+            digest.update(b"\xff" + label.encode() + b"\xfe" + value.encode())
+        digest.update(b"\x00")
+    return digest.hexdigest()
+
+
+def _picker(positions: list[int]) -> Callable[[list[float]], tuple[float, ...]]:
+    """Pick ``positions`` from a list, always as a tuple."""
+    if not positions:
+        return lambda _: ()
+    if len(positions) == 1:
+        only = positions[0]
+        return lambda items: (items[only],)
+    picker: Callable[[list[float]], tuple[float, ...]] = itemgetter(*positions)
+    return picker
+
+
+def _instance(target: Target) -> str:
+    return dict(target.labels).get("instance", "")
+
+
+class ScrapeLoop:
+    """Scrapes one target on demand and remembers what the next scrape needs."""
+
+    def __init__(
+        self,
+        target: Target,
+        job: ScrapeJob,
+        *,
+        session: aiohttp.ClientSession,
+        spec: FetchSpec,
+        queue: ResultQueue,
+        metrics: ScrapeMetrics,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.target = target
+        self.job = job
+        self.info = TargetInfo(
+            identity=target.identity,
+            server_id=server_id_for(job.job_name, _instance(target)),
+            job=job.job_name,
+            instance=_instance(target),
+            labels=target.labels,
+            url=target.url,
+            interval_s=target.scrape_interval_s,
+            timeout_s=target.scrape_timeout_s,
+        )
+        self.state = TargetState()
+        self._session = session
+        self._spec = spec
+        self._queue = queue
+        self._metrics = metrics
+        self._clock = clock
+        self._parse_cache = SeriesCache()
+        self._final: dict[tuple[str, Labels], SeriesKey] = {}
+        self._synthetic: tuple[SeriesKey, ...] = tuple((name, target.labels) for name in SYNTHETIC_NAMES)
+        self._synthetic_id = series_set_id(self._synthetic)
+        # The scraped series of the last successful scrape, and that set with the synthetic series appended
+        # (what results carry, and what the set id names).
+        self._series: tuple[SeriesKey, ...] = ()
+        self._all_series = self._synthetic
+        self._series_id = self._synthetic_id
+        self._running = False
+        self._shape: PageShape | None = None
+        self._kept: Callable[[list[float]], tuple[float, ...]] | None = None
+        self._current: list[SeriesKey] = []
+        self._log = log.bind(job=job.job_name, target=target.url)
+
+    @property
+    def running(self) -> bool:
+        """True while a scrape of this target is in flight."""
+        return self._running
+
+    async def scrape(self) -> ScrapeResult | None:
+        """Scrape once and queue the result; None (and counted) when the previous scrape still runs."""
+        if self._running:
+            self._metrics.skipped.labels(self.job.job_name).inc()
+            return None
+        self._running = True
+        try:
+            result = await self._scrape()
+        finally:
+            self._running = False
+        self._queue.put(result)
+        return result
+
+    async def _scrape(self) -> ScrapeResult:
+        started = self._clock()
+        started_ms = int(started * 1000)
+        perf_start = time.perf_counter()
+        timestamps: list[int] | None = None
+        stale: tuple[SeriesKey, ...] = ()
+        added = 0
+        try:
+            page = await fetch(self._session, self._spec)
+            values = self._shape.values(page.body, page.content_type) if self._shape is not None else None
+            if values is not None:
+                # Same page shape as last time: same series in the same order, only new values.
+                scraped = len(values)
+                if self._kept is not None:
+                    values = list(self._kept(values))
+            else:
+                self._shape = None
+                parsed = parse(page.body, page.content_type, self._parse_cache)
+                values, timestamps, scraped = self._process(parsed.samples)
+                added, stale = self._diff(self._current)
+                if timestamps is None and not parsed.exemplars:
+                    shape = PageShape(page.body.decode(), page.content_type, parsed.format == "openmetrics")
+                    self._shape = shape if shape.count == scraped else None
+        except (FetchError, LimitExceededError) as exc:
+            return self._failed(started_ms, perf_start, exc.reason, str(exc))
+        except ParseError as exc:
+            return self._failed(started_ms, perf_start, "parse", f"invalid metrics page: {exc}")
+        duration = time.perf_counter() - perf_start
+        result = ScrapeResult(
+            target=self.info,
+            timestamp_ms=started_ms,
+            duration_s=duration,
+            error=None,
+            error_reason=None,
+            series=self._all_series,
+            series_set_id=self._series_id,
+            values=[*values, 1.0, duration, float(scraped), float(len(values)), float(added)],
+            timestamps_ms=None
+            if timestamps is None
+            else [*timestamps, *([started_ms] * len(SYNTHETIC_NAMES))],
+            stale=stale,
+            samples_scraped=scraped,
+            series_added=added,
+        )
+        self._record(result)
+        return result
+
+    def _process(self, samples: list[Sample]) -> tuple[list[float], list[int] | None, int]:
+        """Values and (honored) timestamps of the samples that relabeling keeps; their series in ``_current``.
+
+        Also notes which page positions were kept (``_kept``), for the fast path of the next scrape.
+        """
+        final_cache = self._final
+        series: list[SeriesKey] = []
+        values: list[float] = []
+        stamps: list[int | None] = []
+        kept: list[int] = []
+        has_stamps = False
+        for position, (name, labels, value, timestamp_ms) in enumerate(samples):
+            key = final_cache.get((name, labels))
+            if key is None:
+                key = self._finalize(name, labels)
+                final_cache[(name, labels)] = key
+            if key is _DROPPED:
+                continue
+            series.append(key)
+            values.append(value)
+            stamps.append(timestamp_ms)
+            kept.append(position)
+            has_stamps = has_stamps or timestamp_ms is not None
+        limit = self.job.sample_limit
+        if limit and len(series) > limit:
+            raise LimitExceededError("sample_limit", f"{len(series)} samples exceed sample_limit {limit}")
+        timestamps = None
+        if has_stamps and self.job.honor_timestamps:
+            now_ms = int(self._clock() * 1000)
+            timestamps = [now_ms if t is None else t for t in stamps]
+        if len(final_cache) > 4 * max(len(series), 1000):
+            # Churned series: forget keys not on this page rather than grow without bound.
+            seen = {(n, ls) for n, ls, _, _ in samples}
+            self._final = {k: v for k, v in final_cache.items() if k in seen}
+        self._current = series
+        self._kept = None if len(kept) == len(samples) else _picker(kept)
+        return values, timestamps, len(samples)
+
+    def _finalize(self, name: str, labels: Labels) -> SeriesKey:
+        """Merge target labels, apply metric relabeling and label limits to one new series."""
+        merged = merge_target_labels(dict(labels), self.target.labels, self.job.honor_labels)
+        if self.job.metric_relabel_configs:
+            merged["__name__"] = name
+            relabeled = relabel(merged, self.job.metric_relabel_configs)
+            if relabeled is None:
+                return _DROPPED
+            name = relabeled.pop("__name__", "")
+            if not name:
+                return _DROPPED
+            merged = relabeled
+        self._check_label_limits(merged)
+        return name, tuple(sorted(merged.items()))
+
+    def _check_label_limits(self, labels: dict[str, str]) -> None:
+        job = self.job
+        if job.label_limit and len(labels) > job.label_limit:
+            raise LimitExceededError(
+                "label_limit", f"{len(labels)} labels exceed label_limit {job.label_limit}"
+            )
+        for label, value in labels.items():
+            if job.label_name_length_limit and len(label) > job.label_name_length_limit:
+                raise LimitExceededError(
+                    "label_name_length_limit",
+                    f"label name {label[:40]!r} is longer than label_name_length_limit "
+                    f"{job.label_name_length_limit}",
+                )
+            if job.label_value_length_limit and len(value) > job.label_value_length_limit:
+                raise LimitExceededError(
+                    "label_value_length_limit",
+                    f"value of label {label!r} is longer than label_value_length_limit "
+                    f"{job.label_value_length_limit}",
+                )
+
+    def _diff(self, series: list[SeriesKey]) -> tuple[int, tuple[SeriesKey, ...]]:
+        """Adopt ``series`` as the current set; the count of new series and the series gone stale."""
+        if len(series) == len(self._series) and series == list(self._series):
+            return 0, ()
+        new = tuple(series)
+        current = set(new)
+        if len(current) != len(new):
+            raise LimitExceededError("duplicate", "the page has the same series twice after relabeling")
+        old = set(self._series)
+        added = len(current - old)
+        stale = tuple(k for k in self._series if k not in current)
+        self._series = new
+        self._all_series = new + self._synthetic
+        self._series_id = series_set_id(self._all_series)
+        return added, stale
+
+    def _failed(self, started_ms: int, perf_start: float, reason: str, error: str) -> ScrapeResult:
+        duration = time.perf_counter() - perf_start
+        stale = self._series
+        self._shape = None
+        self._series = ()
+        self._all_series = self._synthetic
+        self._series_id = self._synthetic_id
+        result = ScrapeResult(
+            target=self.info,
+            timestamp_ms=started_ms,
+            duration_s=duration,
+            error=error,
+            error_reason=reason,
+            series=self._synthetic,
+            series_set_id=self._synthetic_id,
+            values=[0.0, duration, 0.0, 0.0, 0.0],
+            stale=stale,
+        )
+        self._record(result)
+        return result
+
+    def _record(self, result: ScrapeResult) -> None:
+        job = self.job.job_name
+        metrics = self._metrics
+        previous = self.state.health
+        self.state.health = "up" if result.up else "down"
+        self.state.last_scrape_ms = result.timestamp_ms
+        self.state.last_duration_s = result.duration_s
+        self.state.last_error = result.error
+        self.state.last_samples = len(result.values) - len(SYNTHETIC_NAMES) if result.up else 0
+        metrics.duration.labels(job).observe(result.duration_s)
+        if result.up:
+            metrics.scrapes.labels(job, "success").inc()
+            metrics.samples.labels(job).inc(self.state.last_samples)
+        else:
+            metrics.scrapes.labels(job, "failure").inc()
+            metrics.failures.labels(job, result.error_reason or "unknown").inc()
+        if previous != self.state.health:
+            # The first success of every target at start-up is routine; a change afterwards is news.
+            level = self._log.debug if previous == "unknown" and result.up else self._log.info
+            level("target health changed", health=self.state.health, error=result.error)
+
+
+async def drain(loops: list[ScrapeLoop], timeout_s: float) -> None:
+    """Wait (at most ``timeout_s``) for in-flight scrapes of ``loops`` to finish."""
+    deadline = time.monotonic() + timeout_s
+    while any(loop.running for loop in loops) and time.monotonic() < deadline:  # noqa: ASYNC110 - loops own no event
+        await asyncio.sleep(0.05)

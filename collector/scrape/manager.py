@@ -1,0 +1,262 @@
+"""Scheduling scrapes: one apscheduler job per target, placed at a fixed phase of its interval.
+
+The manager turns a target configuration into running scrape loops. Targets are identified by a stable hash
+(``Target.identity``), so applying a new configuration is a diff: new targets start, gone ones stop, and
+unchanged ones keep their loop, their caches and their phase. The phase offset within the interval comes
+from the same hash, which spreads a fleet's scrapes evenly and keeps each target's rhythm across restarts.
+A scrape that would start while the previous one of the same target still runs is skipped, and a scrape
+the scheduler is late for by more than the grace time is skipped rather than piled up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import math
+import ssl
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+import structlog
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from collector.discovery import Target, TargetGroup, build_targets, discover, merge_discovered
+from collector.scrape.loop import ScrapeLoop, TargetState, drain
+from collector.scrape.metrics import ScrapeMetrics
+from collector.scrape.queue import ResultQueue
+from collector.scrape.spec import fetch_spec, ssl_context
+from collector.targets import ScrapeJob, TargetsConfig
+
+log = structlog.get_logger(__name__)
+
+_JOB_PREFIX = "scrape:"
+_SD_PREFIX = "file_sd:"
+
+
+def phase_offset_s(identity: str, interval_s: float) -> float:
+    """Where in each interval the target is scraped: a stable function of its identity."""
+    digest = hashlib.sha256(identity.encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 * interval_s
+
+
+def first_run_at(identity: str, interval_s: float, now: float) -> float:
+    """The first planned scrape time at or after ``now`` on the target's phase grid."""
+    offset = phase_offset_s(identity, interval_s)
+    base = math.floor(now / interval_s) * interval_s + offset
+    return base if base >= now else base + interval_s
+
+
+@dataclass(frozen=True)
+class TargetView:
+    """A target as the API lists it."""
+
+    job: str
+    url: str
+    labels: tuple[tuple[str, str], ...]
+    identity: str
+    interval_s: float
+    state: TargetState
+
+
+class ScrapeManager:
+    """Owns the scrape loops of every target and their scheduler jobs."""
+
+    def __init__(
+        self,
+        scheduler: AsyncIOScheduler,
+        *,
+        session: aiohttp.ClientSession,
+        queue: ResultQueue,
+        metrics: ScrapeMetrics,
+        base_dir: Path,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._scheduler = scheduler
+        self._session = session
+        self._queue = queue
+        self._metrics = metrics
+        self._base_dir = base_dir
+        self._clock = clock
+        self._loops: dict[str, ScrapeLoop] = {}
+        self._jobs: dict[str, ScrapeJob] = {}
+        self._groups: dict[str, dict[str, tuple[TargetGroup, ...]]] = {}
+        self._contexts: dict[str, ssl.SSLContext | None] = {}
+        scheduler.add_listener(self._on_skipped, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
+
+    def _on_skipped(self, event: JobEvent) -> None:
+        """Count a scrape the scheduler skipped: the previous one still ran, or it was too late to start."""
+        loop = self._loops.get(event.job_id.removeprefix(_JOB_PREFIX))
+        if loop is not None:
+            self._metrics.skipped.labels(loop.job.job_name).inc()
+
+    def targets(self) -> list[TargetView]:
+        """Every active target and its last scrape outcome."""
+        return [
+            TargetView(
+                loop.job.job_name,
+                loop.target.url,
+                loop.target.labels,
+                identity,
+                loop.target.scrape_interval_s,
+                loop.state,
+            )
+            for identity, loop in sorted(
+                self._loops.items(), key=lambda item: (item[1].job.job_name, item[0])
+            )
+        ]
+
+    def loop(self, identity: str) -> ScrapeLoop | None:
+        """The loop of one target, by identity."""
+        return self._loops.get(identity)
+
+    async def apply(self, config: TargetsConfig) -> None:
+        """Make the running targets match ``config`` (discovering file_sd targets now)."""
+        jobs = {job.job_name: job for job in config.jobs}
+        for name in set(self._jobs) - set(jobs):
+            self._groups.pop(name, None)
+            if self._scheduler.get_job(_SD_PREFIX + name):
+                self._scheduler.remove_job(_SD_PREFIX + name)
+        self._jobs = jobs
+        self._contexts = {
+            name: ssl_context(job.tls_config) if job.tls_config else None for name, job in jobs.items()
+        }
+        wanted: dict[str, Target] = {}
+        for job in jobs.values():
+            wanted.update(await self._discover(job))
+            self._schedule_file_sd(job)
+        self._sync(wanted)
+
+    async def _discover(self, job: ScrapeJob) -> dict[str, Target]:
+        results = await asyncio.to_thread(discover, job, self._base_dir)
+        for result in results:
+            for problem in result.problems:
+                log.warning("target discovery", job=job.job_name, problem=str(problem))
+        groups = merge_discovered(self._groups.get(job.job_name, {}), results)
+        self._groups[job.job_name] = groups
+        targets, dropped = build_targets(job, [g for source in groups.values() for g in source])
+        for target in dropped:
+            if target.is_error:
+                log.warning("target dropped", job=job.job_name, reason=target.reason)
+        self._metrics.targets.labels(job.job_name).set(len(targets))
+        return {target.identity: target for target in targets}
+
+    def _schedule_file_sd(self, job: ScrapeJob) -> None:
+        job_id = _SD_PREFIX + job.job_name
+        if not job.file_sd_configs:
+            if self._scheduler.get_job(job_id):
+                self._scheduler.remove_job(job_id)
+            return
+        refresh_s = min(sd.refresh_interval_s for sd in job.file_sd_configs)
+        self._scheduler.add_job(
+            self._refresh_job,
+            IntervalTrigger(seconds=refresh_s),
+            args=[job.job_name],
+            id=job_id,
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+        )
+
+    async def _refresh_job(self, job_name: str) -> None:
+        """Re-read one job's file_sd files and apply the difference to that job's targets."""
+        job = self._jobs.get(job_name)
+        if job is None:
+            return
+        fresh = await self._discover(job)
+        others = {i: loop.target for i, loop in self._loops.items() if loop.job.job_name != job_name}
+        self._sync({**others, **fresh})
+
+    def _sync(self, wanted: dict[str, Target]) -> None:
+        for identity in set(self._loops) - set(wanted):
+            self._stop_loop(identity)
+        for identity, target in wanted.items():
+            loop = self._loops.get(identity)
+            job = self._jobs[target.job_name]
+            if loop is not None and _how_scraped(loop.job) == _how_scraped(job):
+                continue
+            if loop is not None:
+                self._stop_loop(identity)
+            self._start_loop(target, job)
+
+    def _start_loop(self, target: Target, job: ScrapeJob) -> None:
+        spec = fetch_spec(target, job, self._contexts.get(job.job_name))
+        loop = ScrapeLoop(
+            target,
+            job,
+            session=self._session,
+            spec=spec,
+            queue=self._queue,
+            metrics=self._metrics,
+            clock=self._clock,
+        )
+        self._loops[target.identity] = loop
+        interval = target.scrape_interval_s
+        start = first_run_at(target.identity, interval, self._clock())
+        planned = _PlannedScrape(loop, start, interval, self._metrics, self._clock)
+        self._scheduler.add_job(
+            planned.run,
+            IntervalTrigger(seconds=interval, start_date=datetime.fromtimestamp(start, UTC)),
+            id=_JOB_PREFIX + target.identity,
+            name=f"{job.job_name} {target.url}",
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=max(1, int(interval / 2)),
+        )
+
+    def _stop_loop(self, identity: str) -> None:
+        self._loops.pop(identity, None)
+        if self._scheduler.get_job(_JOB_PREFIX + identity):
+            self._scheduler.remove_job(_JOB_PREFIX + identity)
+
+    async def stop(self, drain_timeout_s: float) -> None:
+        """Stop scheduling scrapes and let in-flight ones finish within ``drain_timeout_s``."""
+        loops = list(self._loops.values())
+        for identity in list(self._loops):
+            self._stop_loop(identity)
+        for name in list(self._jobs):
+            if self._scheduler.get_job(_SD_PREFIX + name):
+                self._scheduler.remove_job(_SD_PREFIX + name)
+        await drain(loops, drain_timeout_s)
+
+    def identities(self) -> Iterable[str]:
+        """Identities of the running targets."""
+        return self._loops.keys()
+
+
+def _how_scraped(job: ScrapeJob) -> ScrapeJob:
+    """The parts of a job that affect how each of its targets is scraped (not which targets it has)."""
+    return dataclasses.replace(job, static_configs=(), file_sd_configs=())
+
+
+class _PlannedScrape:
+    """The scheduler's job for one target: measures the start lag against the phase grid, then scrapes."""
+
+    def __init__(
+        self,
+        loop: ScrapeLoop,
+        first_s: float,
+        interval_s: float,
+        metrics: ScrapeMetrics,
+        clock: Callable[[], float],
+    ) -> None:
+        self._loop = loop
+        self._first_s = first_s
+        self._interval_s = interval_s
+        self._metrics = metrics
+        self._clock = clock
+
+    async def run(self) -> None:
+        now = self._clock()
+        planned = (
+            self._first_s + max(0, math.floor((now - self._first_s) / self._interval_s)) * self._interval_s
+        )
+        self._metrics.start_lag.observe(max(0.0, now - planned))
+        await self._loop.scrape()

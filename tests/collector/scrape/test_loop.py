@@ -1,0 +1,313 @@
+"""One target's scrape against real loopback servers: every failure kind, limits, relabeling, staleness."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from collector.discovery import Target as DiscoveredTarget
+from collector.discovery import build_target
+from collector.scrape.fetch import new_session
+from collector.scrape.loop import SYNTHETIC_NAMES, ScrapeLoop, series_set_id
+from collector.scrape.metrics import ScrapeMetrics
+from collector.scrape.queue import ResultQueue
+from collector.scrape.result import ScrapeResult
+from collector.scrape.spec import fetch_spec
+from collector.targets import ScrapeJob, parse_targets
+
+PAGE = """\
+# HELP node_load1 1m load average.
+# TYPE node_load1 gauge
+node_load1 0.5
+# TYPE node_cpu_seconds_total counter
+node_cpu_seconds_total{cpu="0",mode="idle"} 100
+node_cpu_seconds_total{cpu="0",mode="user"} 20
+"""
+
+
+class Target:
+    """A loopback target whose page and status the test controls."""
+
+    def __init__(self) -> None:
+        self.page: bytes = PAGE.encode()
+        self.status = 200
+        self.gzip = False
+        self.headers: dict[str, str] = {}
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.headers = dict(request.headers)
+        body = gzip.compress(self.page) if self.gzip else self.page
+        extra = {"Content-Encoding": "gzip"} if self.gzip else {}
+        return web.Response(status=self.status, body=body, content_type="text/plain", headers=extra)
+
+
+@pytest.fixture
+async def target() -> AsyncIterator[tuple[Target, str]]:
+    state = Target()
+    app = web.Application()
+    app.router.add_get("/metrics", state.handle)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    yield state, f"127.0.0.1:{server.port}"
+    await server.close()
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with new_session() as session:
+        yield session
+
+
+LoopFactory = Callable[..., Awaitable[tuple[ScrapeLoop, ResultQueue]]]
+
+
+@pytest.fixture
+def make_loop(target: tuple[Target, str], session: aiohttp.ClientSession, tmp_path: Path) -> LoopFactory:
+    _, address = target
+
+    async def make(job_yaml: str = "") -> tuple[ScrapeLoop, ResultQueue]:
+        text = (
+            f"scrape_configs:\n  - job_name: node\n{job_yaml}"
+            f"    static_configs:\n      - targets: ['{address}']\n"
+        )
+        config = parse_targets(text, "targets.yaml", tmp_path)
+        job: ScrapeJob = config.jobs[0]
+        built = build_target(job, address, {})
+        assert isinstance(built, DiscoveredTarget), built
+        metrics = ScrapeMetrics()
+        queue = ResultQueue(100, metrics)
+        loop = ScrapeLoop(
+            built, job, session=session, spec=fetch_spec(built, job), queue=queue, metrics=metrics
+        )
+        return loop, queue
+
+    return make
+
+
+def _values(result: ScrapeResult) -> dict[str, float]:
+    return {
+        f"{name}{dict(labels)}": value
+        for (name, labels), value in zip(result.series, result.values, strict=True)
+    }
+
+
+def _synthetic(result: ScrapeResult) -> dict[str, float]:
+    return dict(zip(SYNTHETIC_NAMES, result.values[-len(SYNTHETIC_NAMES) :], strict=True))
+
+
+async def test_successful_scrape_has_samples_with_target_labels_and_synthetic_series(
+    make_loop: LoopFactory, target: tuple[Target, str]
+) -> None:
+    loop, queue = await make_loop()
+    result = await loop.scrape()
+    assert result is not None and result.up
+    names = [name for name, _ in result.series]
+    assert names[:3] == ["node_load1", "node_cpu_seconds_total", "node_cpu_seconds_total"]
+    assert names[3:] == list(SYNTHETIC_NAMES)
+    labels = dict(result.series[1][1])
+    assert labels == {"cpu": "0", "mode": "idle", "job": "node", "instance": target[1]}
+    synthetic = _synthetic(result)
+    assert synthetic["up"] == 1.0 and synthetic["scrape_samples_scraped"] == 3.0
+    assert (
+        synthetic["scrape_samples_post_metric_relabeling"] == 3.0 and synthetic["scrape_series_added"] == 3.0
+    )
+    assert synthetic["scrape_duration_seconds"] > 0
+    assert loop.state.health == "up" and loop.state.last_error is None
+    assert len(queue) == 1
+    assert target[0].headers["Accept"].startswith("application/openmetrics-text")
+
+
+async def test_unchanged_series_set_is_reused_and_adds_nothing(make_loop: LoopFactory) -> None:
+    loop, _ = await make_loop()
+    first = await loop.scrape()
+    second = await loop.scrape()
+    assert first is not None and second is not None
+    assert second.series is first.series and second.series_set_id == first.series_set_id
+    assert _synthetic(second)["scrape_series_added"] == 0.0 and second.stale == ()
+
+
+async def test_vanished_series_are_reported_stale(make_loop: LoopFactory, target: tuple[Target, str]) -> None:
+    loop, _ = await make_loop()
+    await loop.scrape()
+    target[0].page = PAGE.replace('node_cpu_seconds_total{cpu="0",mode="user"} 20\n', "").encode()
+    result = await loop.scrape()
+    assert result is not None and result.up
+    assert [(n, dict(ls)["mode"]) for n, ls in result.stale] == [("node_cpu_seconds_total", "user")]
+    assert result.series_set_id == series_set_id(result.series)
+
+
+@pytest.mark.parametrize(
+    ("page", "status", "reason"),
+    [
+        (b"<html><body>It works!</body></html>", 200, "parse"),
+        (b"node_load1 1_2\n", 200, "parse"),
+        (b'node_load1{a="\xff\xfe"} 1\n', 200, "parse"),
+        (PAGE.encode(), 500, "http_status"),
+        (PAGE.encode(), 404, "http_status"),
+    ],
+    ids=["html_with_200", "bad_number", "bad_utf8", "status_500", "status_404"],
+)
+async def test_broken_target_is_down_and_stores_nothing_partial(
+    make_loop: LoopFactory, target: tuple[Target, str], page: bytes, status: int, reason: str
+) -> None:
+    loop, _ = await make_loop()
+    await loop.scrape()
+    target[0].page, target[0].status = page, status
+    result = await loop.scrape()
+    assert result is not None and not result.up
+    assert result.error_reason == reason and result.error
+    assert [name for name, _ in result.series] == list(SYNTHETIC_NAMES)
+    assert _synthetic(result)["up"] == 0.0
+    assert len(result.stale) == 3, "every series of the last good scrape goes stale"
+    assert loop.state.health == "down" and loop.state.last_error == result.error
+
+
+async def test_flapping_target_recovers_with_its_series_added_again(
+    make_loop: LoopFactory, target: tuple[Target, str]
+) -> None:
+    loop, _ = await make_loop()
+    outcomes = []
+    for status in (200, 503, 200, 503, 200):
+        target[0].status = status
+        result = await loop.scrape()
+        assert result is not None
+        outcomes.append((result.up, _synthetic(result)["scrape_series_added"]))
+    assert outcomes == [(True, 3.0), (False, 0.0), (True, 3.0), (False, 0.0), (True, 3.0)]
+
+
+async def test_too_many_samples_fail_the_whole_scrape(make_loop: LoopFactory) -> None:
+    loop, _ = await make_loop("    sample_limit: 2\n")
+    result = await loop.scrape()
+    assert result is not None and result.error_reason == "sample_limit"
+    assert "3 samples exceed sample_limit 2" in (result.error or "")
+
+
+async def test_label_limits_fail_the_scrape(make_loop: LoopFactory) -> None:
+    loop, _ = await make_loop("    label_limit: 3\n")
+    result = await loop.scrape()
+    assert result is not None and result.error_reason == "label_limit"
+    loop, _ = await make_loop("    label_value_length_limit: 1\n")
+    result = await loop.scrape()
+    assert result is not None and result.error_reason == "label_value_length_limit"
+
+
+async def test_gzip_bomb_fails_at_the_body_size_limit(
+    make_loop: LoopFactory, target: tuple[Target, str]
+) -> None:
+    target[0].page = b"# " + b"0" * (50 * 1024 * 1024)
+    target[0].gzip = True
+    loop, _ = await make_loop("    body_size_limit: 1MB\n")
+    result = await loop.scrape()
+    assert result is not None and result.error_reason == "body_size_limit"
+
+
+async def test_metric_relabeling_drops_and_rewrites_series(make_loop: LoopFactory) -> None:
+    rules = (
+        "    metric_relabel_configs:\n"
+        "      - source_labels: [mode]\n        regex: user\n        action: drop\n"
+        "      - source_labels: [__name__]\n        regex: node_load1\n        target_label: __name__\n"
+        "        replacement: load_one\n"
+    )
+    loop, _ = await make_loop(rules)
+    result = await loop.scrape()
+    assert result is not None and result.up
+    assert [name for name, _ in result.series[: -len(SYNTHETIC_NAMES)]] == [
+        "load_one",
+        "node_cpu_seconds_total",
+    ]
+    synthetic = _synthetic(result)
+    assert synthetic["scrape_samples_scraped"] == 3.0
+    assert synthetic["scrape_samples_post_metric_relabeling"] == 2.0
+
+
+async def test_honor_labels_false_renames_conflicting_scraped_labels(
+    make_loop: LoopFactory, target: tuple[Target, str]
+) -> None:
+    target[0].page = b'node_load1{job="app",instance="x"} 1\n'
+    loop, _ = await make_loop()
+    result = await loop.scrape()
+    assert result is not None
+    labels = dict(result.series[0][1])
+    assert labels["job"] == "node" and labels["exported_job"] == "app" and labels["exported_instance"] == "x"
+    loop, _ = await make_loop("    honor_labels: true\n")
+    result = await loop.scrape()
+    assert result is not None
+    assert dict(result.series[0][1])["job"] == "app"
+
+
+async def test_explicit_timestamps_are_honored_or_ignored(
+    make_loop: LoopFactory, target: tuple[Target, str]
+) -> None:
+    target[0].page = b"node_load1 1 1700000000000\nnode_load5 2\n"
+    loop, _ = await make_loop()
+    result = await loop.scrape()
+    assert result is not None and result.timestamps_ms is not None
+    assert result.timestamps_ms[0] == 1_700_000_000_000
+    loop, _ = await make_loop("    honor_timestamps: false\n")
+    result = await loop.scrape()
+    assert result is not None and result.timestamps_ms is None
+
+
+async def test_duplicate_series_fail_the_scrape(make_loop: LoopFactory, target: tuple[Target, str]) -> None:
+    target[0].page = b'node_load1{a="1"} 1\nnode_load1{a="2"} 2\n'
+    loop, _ = await make_loop("    metric_relabel_configs:\n      - action: labeldrop\n        regex: a\n")
+    result = await loop.scrape()
+    assert result is not None and result.error_reason == "duplicate"
+
+
+async def test_a_scrape_never_overlaps_the_previous_one_of_its_target(
+    make_loop: LoopFactory, target: tuple[Target, str]
+) -> None:
+    loop, queue = await make_loop()
+    first, second = await asyncio.gather(loop.scrape(), loop.scrape())
+    assert (first is None) != (second is None)
+    assert len(queue) == 1
+    assert loop._metrics.skipped.labels("node")._value.get() == 1
+
+
+async def test_steady_pages_take_the_fast_path_with_identical_results(
+    make_loop: LoopFactory, target: tuple[Target, str]
+) -> None:
+    loop, _ = await make_loop(
+        "    metric_relabel_configs:\n"
+        "      - source_labels: [mode]\n        regex: user\n        action: drop\n"
+    )
+    first = await loop.scrape()
+    target[0].page = PAGE.replace("0.5", "0.75").replace("100", "101").encode()
+    second = await loop.scrape()
+    assert first is not None and second is not None and loop._shape is not None
+    assert second.series is first.series
+    assert second.values[:2] == [0.75, 101.0], "the dropped series stays dropped on the fast path"
+    assert _synthetic(second)["scrape_samples_scraped"] == 3.0
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        PAGE.replace("0.5", "NaN"),
+        PAGE.replace("0.5", "1_0"),
+        PAGE.replace("0.5", "0.5 1700000000000"),
+        PAGE.replace("1m load average.", "1m load average!"),
+        PAGE + 'node_cpu_seconds_total{cpu="1",mode="idle"} 5\n',
+    ],
+    ids=["nan", "underscore", "timestamp", "help_text", "new_series"],
+)
+async def test_anything_but_new_plain_numbers_takes_the_full_parser(
+    make_loop: LoopFactory, target: tuple[Target, str], changed: str
+) -> None:
+    loop, _ = await make_loop()
+    await loop.scrape()
+    target[0].page = changed.encode()
+    result = await loop.scrape()
+    expected = await (await make_loop())[0].scrape()
+    assert result is not None and expected is not None
+    assert (result.up, result.error_reason) == (expected.up, expected.error_reason)
+    assert result.series == expected.series
+    assert [v for v in result.values[:-5] if v == v] == [v for v in expected.values[:-5] if v == v]
