@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import signal
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
+import redis.asyncio as aioredis
 import uvloop
 from aiohttp import web
 from prometheus_client import generate_latest
@@ -20,11 +25,61 @@ from collector.logs import configure_logging
 from collector.runtime import Collector
 from collector.scrape.queue import ResultQueue
 from collector.settings import LogSettings
+from collector.storage.history_writer import HistoryWriter, WriterConfig
+from collector.storage.live import LiveWriter
+from collector.storage.migrate import migrate
+from collector.storage.pipeline import StoragePipeline
+
+ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+REDIS_URL = "redis://127.0.0.1:6379/14"
 
 
 async def _drop(queue: ResultQueue) -> None:
     while True:
         await queue.get_batch(1000, wait_s=1.0)
+
+
+def _store_pids() -> list[int]:
+    """PIDs of this machine's PostgreSQL and Redis server processes, for the benchmark's CPU figures."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                name = (entry / "comm").read_text().strip()
+            except OSError:
+                continue
+            if name in ("postgres", "redis-server"):
+                pids.append(int(entry.name))
+    return pids
+
+
+@contextlib.asynccontextmanager
+async def _pipeline(collector: Collector, work: Path) -> AsyncIterator[None]:
+    """The storage pipeline on this machine's stores: a database of its own and Redis db 14."""
+    admin = await asyncpg.connect(ADMIN_DSN)
+    database = f"om_bench_{os.getpid()}"
+    await admin.execute(f'CREATE DATABASE "{database}"')
+    redis = aioredis.Redis.from_url(REDIS_URL)
+    await redis.flushdb()
+    pool = await asyncpg.create_pool(ADMIN_DSN.rsplit("/", 1)[0] + f"/{database}", min_size=2, max_size=10)
+    try:
+        async with pool.acquire() as conn:
+            await migrate(conn)
+        history = HistoryWriter(pool, WriterConfig(spool_dir=work / "spool"))
+        pipeline = StoragePipeline(collector.queue, LiveWriter(redis), history)
+        await pipeline.start()
+        pipeline.register(collector.metrics.registry)
+        (work / "store-pids").write_text(" ".join(map(str, _store_pids())))
+        try:
+            yield
+        finally:
+            await pipeline.close(10)
+    finally:
+        await pool.close()
+        await redis.flushdb()
+        await redis.aclose()
+        await admin.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
+        await admin.close()
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -34,8 +89,19 @@ async def run(args: argparse.Namespace) -> None:
         f"scrape_configs:\n  - job_name: fleet\n    file_sd_configs:\n      - files: ['{args.file_sd}']\n"
     )
     collector = Collector(args.targets_file)
-    await collector.start()
-    consumer = asyncio.create_task(_drop(collector.queue))
+    async with contextlib.AsyncExitStack() as stack:
+        if args.stores == "both":
+            await stack.enter_async_context(_pipeline(collector, args.targets_file.parent))
+        await collector.start()
+        consumer = asyncio.create_task(_drop(collector.queue)) if args.stores == "none" else None
+        await _serve(collector, args.metrics_port)
+        if consumer is not None:
+            consumer.cancel()
+        await collector.stop()
+
+
+async def _serve(collector: Collector, port: int) -> None:
+    """Serve the collector's metrics until SIGTERM."""
     app = web.Application()
 
     async def metrics(_: web.Request) -> web.Response:
@@ -44,12 +110,10 @@ async def run(args: argparse.Namespace) -> None:
     app.router.add_get("/metrics", metrics)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", args.metrics_port).start()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()
-    consumer.cancel()
-    await collector.stop()
     await runner.cleanup()
 
 
