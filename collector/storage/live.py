@@ -6,7 +6,8 @@ Per result, in one pipeline per batch (``transaction=False``; key names in :mod:
   the same round trip: a change is detected against what Redis holds, not what this process remembers, so a
   collector restart announces nothing while a status Redis lost is announced again as a first sight.
 - ``server:{id}:metrics:{metric}`` ← ``ZADD`` of the summary value (score = scrape time in s, member
-  ``"{time}:{value}"``) and ``ZREMRANGEBYSCORE`` of what fell out of ``window_s``; failed scrapes add none.
+  ``"{time}:{value}"``), and at most once a minute ``ZREMRANGEBYSCORE`` of what fell out of ``window_s``;
+  failed scrapes add none.
 - ``target:{identity}:latest`` ← the whole scrape as one binary value (:func:`encode_latest`), so the latest
   value of 1,000 series costs one ``SET`` instead of 1,000 field writes.
 - ``seriesset:{id}`` ← the compressed series list (:func:`encode_series_set`), only when the target's set
@@ -176,6 +177,8 @@ class _Target:
     set_written: str | None = None
     """The series set id this writer last wrote for the target (None: write it with the next scrape)."""
     refresh_due_s: float = -math.inf
+    trim_due_s: float = -math.inf
+    """When the recent windows of this target are next trimmed to ``window_s``."""
     expiring: set[str] = field(default_factory=set)
     """Metrics whose sorted set this writer has given a TTL: a new one gets it with its first point."""
     last_seen_s: float = 0.0
@@ -224,6 +227,7 @@ class LiveWriter:
         # Refreshed every refresh_s, so they must last that much longer than the data they serve.
         self._set_ttl_s = math.ceil(keep_s + refresh_s)
         self._window_ttl_s = math.ceil(window_s + refresh_s)
+        self._trim_every_s = min(60.0, window_s / 10)
         self._targets: dict[str, _Target] = {}
         self._prune_due_s = -math.inf
 
@@ -322,11 +326,16 @@ class LiveWriter:
                 pipe.expire(keys.series_set(result.series_set_id), self._set_ttl_s)
             target.refresh_due_s = time_s + self._refresh_s
         cutoff = f"({time_s - self._window_s}"
+        # Trimming every scrape would double the commands per result; a few seconds' slack is harmless.
+        trim = time_s >= target.trim_due_s
+        if trim:
+            target.trim_due_s = time_s + self._trim_every_s
         for metric, value in summary.items():
             metric_key = target.metric_keys.get(metric)
             if metric_key is not None:
                 pipe.zadd(metric_key, {f"{time_s:.3f}:{value!r}": time_s})
-                pipe.zremrangebyscore(metric_key, "-inf", cutoff)
+                if trim:
+                    pipe.zremrangebyscore(metric_key, "-inf", cutoff)
                 if metric not in target.expiring:
                     pipe.expire(metric_key, self._window_ttl_s)
                     target.expiring.add(metric)
