@@ -110,7 +110,9 @@ async def serve(settings: Settings, *, with_collector: bool = True) -> None:
         await site.start()
         url = f"http://{settings.listen_host}:{settings.listen_port}/"
         log.info("openmanager ready", url=url, collector=with_collector)
-        sys.stdout.write(f"OpenManager is up: dashboard and API at {url} (health: {url}api/health)\n")
+        has_dashboard = (DASHBOARD_DIR / "index.html").is_file()
+        what = "dashboard and API" if has_dashboard else "API (no dashboard built yet)"
+        sys.stdout.write(f"OpenManager is up: {what} at {url} (health: {url}api/health)\n")
         sys.stdout.flush()
         await stop.wait()
         log.info("shutting down")
