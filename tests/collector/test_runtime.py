@@ -1,0 +1,130 @@
+"""The collector against real exporters (Debian's node_exporter and ours), and reloads of the target file."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from collector.runtime import Collector, CollectorOptions
+from collector.scrape.result import ScrapeResult
+
+NODE_EXPORTER = shutil.which("prometheus-node-exporter")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_port(port: int, timeout_s: float = 20) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"nothing listens on {port}")
+
+
+@pytest.fixture
+def exporters() -> Iterator[dict[str, str]]:
+    """Our exporter and, where Debian's package is installed, node_exporter; job name to address."""
+    procs = []
+    addresses = {}
+    ours = _free_port()
+    procs.append(
+        subprocess.Popen(
+            [str(Path(sys.executable).parent / "openmanager-exporter"), "--listen", f"127.0.0.1:{ours}"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    )
+    addresses["openmanager"] = f"127.0.0.1:{ours}"
+    if NODE_EXPORTER:
+        theirs = _free_port()
+        procs.append(
+            subprocess.Popen(
+                [NODE_EXPORTER, f"--web.listen-address=127.0.0.1:{theirs}"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        addresses["node_exporter"] = f"127.0.0.1:{theirs}"
+    for address in addresses.values():
+        _wait_port(int(address.rsplit(":", 1)[1]))
+    yield addresses
+    for proc in procs:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _targets(addresses: dict[str, str]) -> str:
+    jobs = "".join(
+        f"  - job_name: {job}\n    static_configs:\n      - targets: ['{address}']\n"
+        for job, address in addresses.items()
+    )
+    return f"global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n{jobs}"
+
+
+async def _results_by_job(collector: Collector, wait_s: float) -> dict[str, list[ScrapeResult]]:
+    await asyncio.sleep(wait_s)
+    by_job: dict[str, list[ScrapeResult]] = {}
+    for result in await collector.queue.get_batch(10_000, wait_s=0):
+        by_job.setdefault(result.target.job, []).append(result)
+    return by_job
+
+
+@pytest.mark.slow
+async def test_collector_scrapes_node_exporter_and_ours(exporters: dict[str, str], tmp_path: Path) -> None:
+    if not NODE_EXPORTER:
+        pytest.skip("Debian's prometheus-node-exporter is not installed (./dev test installs it)")
+    path = tmp_path / "targets.yaml"
+    path.write_text(_targets(exporters))
+    collector = Collector(path)
+    await collector.start()
+    try:
+        by_job = await _results_by_job(collector, 2.5)
+        state = collector.state()
+    finally:
+        await collector.stop()
+    assert state["targets"] == 2 and state["targets_up"] == 2
+    assert set(by_job) == {"openmanager", "node_exporter"}
+    for job, results in by_job.items():
+        assert all(r.up for r in results), [r.error for r in results]
+        names = {name for name, _ in results[-1].series}
+        assert {"node_cpu_seconds_total", "node_memory_MemAvailable_bytes", "node_load1", "up"} <= names, job
+        instance = dict(results[-1].series[0][1])["instance"]
+        assert instance == exporters[job]
+
+
+async def test_changed_target_file_is_reloaded_and_a_broken_one_is_ignored(
+    exporters: dict[str, str], tmp_path: Path
+) -> None:
+    path = tmp_path / "targets.yaml"
+    only_ours = {"openmanager": exporters["openmanager"]}
+    path.write_text(_targets({"other": "127.0.0.1:1"}))
+    collector = Collector(path, CollectorOptions(watch_interval_s=0.2))
+    await collector.start()
+    try:
+        path.write_text(_targets(only_ours))
+        by_job = await _results_by_job(collector, 2.5)
+        assert "openmanager" in by_job and by_job["openmanager"][-1].up
+        assert [t.job for t in collector.manager.targets()] == ["openmanager"]
+        path.write_text("scrape_configs: [oops\n")
+        await asyncio.sleep(0.6)
+        assert collector.last_reload_ok is False
+        assert [t.job for t in collector.manager.targets()] == ["openmanager"], "the running config is kept"
+        assert await collector.reload() is False
+    finally:
+        await collector.stop()
