@@ -13,6 +13,9 @@ from pathlib import Path
 
 from aiohttp import web
 
+from api.auth import setup_auth
+from api.auth.audit import audit_middleware
+from api.auth.middleware import auth_middleware
 from api.errors import error_middleware
 from api.health import health
 from api.keys import REGISTRIES, SCHEDULER_STATE, SETTINGS, STORES, VERSION
@@ -35,7 +38,9 @@ def _absent_scheduler() -> dict[str, object]:
 
 def create_app(settings: Settings, *, dashboard_dir: Path | None = None) -> web.Application:
     """Build the API application for ``settings``; stores are opened when the app starts."""
-    app = web.Application(middlewares=[error_middleware], client_max_size=1 << 20)
+    app = web.Application(
+        middlewares=[error_middleware, auth_middleware, audit_middleware], client_max_size=1 << 20
+    )
     app[SETTINGS] = settings
     app[VERSION] = package_version()
     app[SCHEDULER_STATE] = _absent_scheduler
@@ -49,6 +54,7 @@ def create_app(settings: Settings, *, dashboard_dir: Path | None = None) -> web.
     app.cleanup_ctx.append(stores_ctx)
     app.router.add_get("/api/health", health)
     app.router.add_get("/metrics", metrics)
+    setup_auth(app)
     if dashboard_dir is not None and (dashboard_dir / "index.html").is_file():
         index = dashboard_dir / "index.html"
 

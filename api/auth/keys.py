@@ -1,0 +1,38 @@
+"""Every Redis key the authentication layer uses, all under the ``auth:`` prefix."""
+
+from __future__ import annotations
+
+import hashlib
+from uuid import UUID
+
+PREFIX = "auth:"
+
+
+def _digest(value: str) -> str:
+    # Names typed by strangers are hashed so a key's length and content never depend on the input.
+    return hashlib.sha256(value.encode()).hexdigest()[:32]
+
+
+def revoked_jti(jti: str) -> str:
+    """A logged-out access token's id, kept until the token would have expired anyway."""
+    return f"{PREFIX}revoked:{jti}"
+
+
+def throttle_account(username: str) -> str:
+    """Login attempts against one account name."""
+    return f"{PREFIX}throttle:account:{_digest(username)}"
+
+
+def throttle_address(remote_addr: str) -> str:
+    """Login attempts from one client address."""
+    return f"{PREFIX}throttle:address:{_digest(remote_addr)}"
+
+
+def throttle_totp(user_id: UUID) -> str:
+    """TOTP codes tried for one user."""
+    return f"{PREFIX}throttle:totp:{user_id}"
+
+
+def pending_totp(user_id: UUID) -> str:
+    """A TOTP secret enrolled but not yet confirmed with a code."""
+    return f"{PREFIX}totp:pending:{user_id}"

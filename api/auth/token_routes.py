@@ -1,0 +1,68 @@
+"""``/api/tokens``: the caller's API tokens; a token is shown once, at creation, and never above its role."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from aiohttp import web
+
+from api.auth.apitokens import create_api_token, list_api_tokens, revoke_api_token
+from api.auth.authz import require_principal
+from api.auth.models import TokenCreateBody
+from api.auth.roles import role_at_least
+from api.auth.state import AUTH_CONFIG
+from api.auth.validation import read_json
+from api.errors import ApiError
+from api.keys import STORES
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/tokens", name="tokens.list")
+async def list_tokens(request: web.Request) -> web.Response:
+    """The caller's live API tokens (without the tokens themselves)."""
+    principal = require_principal(request)
+    tokens = await list_api_tokens(request.app[STORES].pg, principal.user_id)
+    return web.json_response({"tokens": [token.to_json() for token in tokens]})
+
+
+@routes.post("/api/tokens", name="tokens.create")
+async def create_token(request: web.Request) -> web.Response:
+    """Create an API token with at most the caller's role; the answer holds the token, this one time only."""
+    principal = require_principal(request)
+    if principal.kind != "user":
+        # A leaked token must not be able to mint long-lived successors for itself.
+        raise ApiError(
+            403,
+            "API tokens are created from a login session, not with another token",
+            code="session_required",
+        )
+    body = await read_json(request, TokenCreateBody)
+    role = body.role or principal.role
+    if not role_at_least(principal.role, role):
+        raise ApiError(
+            403, f"a token cannot have more than your role ({principal.role})", code="role_too_high"
+        )
+    expires_at = None
+    if body.expires_in_s is not None:
+        now = datetime.fromtimestamp(request.app[AUTH_CONFIG].clock(), UTC)
+        expires_at = now + timedelta(seconds=body.expires_in_s)
+    record, token = await create_api_token(
+        request.app[STORES].pg, principal.user_id, body.name, role, expires_at
+    )
+    return web.json_response(record.to_json() | {"token": token}, status=201)
+
+
+@routes.delete("/api/tokens/{id}", name="tokens.delete")
+async def delete_token(request: web.Request) -> web.Response:
+    """Revoke one of the caller's tokens (an administrator may revoke anyone's)."""
+    principal = require_principal(request)
+    try:
+        token_id = UUID(request.match_info["id"])
+    except ValueError:
+        raise ApiError(404, f"no such token: {request.match_info['id']}") from None
+    owner = None if principal.role == "admin" else principal.user_id
+    if not await revoke_api_token(request.app[STORES].pg, token_id, owner):
+        raise ApiError(404, f"no such token: {token_id}")
+    return web.Response(status=204)

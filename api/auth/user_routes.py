@@ -1,0 +1,145 @@
+"""``/api/users``: account management for administrators (roles, disabling, password resets, grants)."""
+
+from __future__ import annotations
+
+import asyncio
+from uuid import UUID
+
+from aiohttp import web
+
+from api.auth.accounts import (
+    Account,
+    UnknownServerError,
+    active_admins,
+    create_account,
+    delete_account,
+    get_account,
+    list_accounts,
+    replace_grants,
+    server_grants,
+    update_account,
+)
+from api.auth.authz import require_role
+from api.auth.models import GrantsBody, UserCreateBody, UserUpdateBody
+from api.auth.sessions import end_all_sessions
+from api.auth.state import AUTH_CONFIG
+from api.auth.validation import read_json
+from api.errors import ApiError
+from api.keys import STORES
+from api.passwords import check_password_strength, hash_password
+
+routes = web.RouteTableDef()
+
+
+def _user_id(request: web.Request) -> UUID:
+    try:
+        return UUID(request.match_info["id"])
+    except ValueError:
+        raise ApiError(404, f"no such user: {request.match_info['id']}") from None
+
+
+def _strong(password: str) -> str:
+    problem = check_password_strength(password)
+    if problem is not None:
+        raise ApiError(422, problem, code="weak_password")
+    return password
+
+
+async def _existing(request: web.Request, user_id: UUID) -> Account:
+    account = await get_account(request.app[STORES].pg, user_id)
+    if account is None:
+        raise ApiError(404, f"no such user: {user_id}")
+    return account
+
+
+async def _keep_an_admin(request: web.Request, account: Account) -> None:
+    """Refuse a change that would leave no enabled administrator (nobody could manage users any more)."""
+    if (
+        account.role == "admin"
+        and not account.disabled
+        and await active_admins(request.app[STORES].pg) == {account.id}
+    ):
+        raise ApiError(
+            409, "this is the last enabled administrator; make another admin first", code="last_admin"
+        )
+
+
+async def _with_grants(request: web.Request, account: Account) -> dict[str, object]:
+    grants = await server_grants(request.app[STORES].pg, account.id)
+    return account.to_json() | {"grants": sorted(str(server) for server in grants)}
+
+
+@routes.get("/api/users", name="users.list")
+async def list_users(request: web.Request) -> web.Response:
+    """Every account."""
+    require_role(request, "admin")
+    accounts = await list_accounts(request.app[STORES].pg)
+    return web.json_response({"users": [account.to_json() for account in accounts]})
+
+
+@routes.post("/api/users", name="users.create")
+async def create_user(request: web.Request) -> web.Response:
+    """Create an account with a password that passes the strength check."""
+    require_role(request, "admin")
+    body = await read_json(request, UserCreateBody)
+    password_hash = await asyncio.to_thread(hash_password, _strong(body.password))
+    account = await create_account(
+        request.app[STORES].pg, body.username, password_hash, body.role, body.email
+    )
+    if account is None:
+        raise ApiError(409, f"the username {body.username!r} is taken", code="username_taken")
+    return web.json_response(account.to_json(), status=201)
+
+
+@routes.get("/api/users/{id}", name="users.get")
+async def get_user(request: web.Request) -> web.Response:
+    """One account with its server grants."""
+    require_role(request, "admin")
+    account = await _existing(request, _user_id(request))
+    return web.json_response(await _with_grants(request, account))
+
+
+@routes.patch("/api/users/{id}", name="users.update")
+async def update_user(request: web.Request) -> web.Response:
+    """Change role, disabled state, e-mail or (reset) password; a reset or disabling ends all sessions."""
+    require_role(request, "admin")
+    body = await read_json(request, UserUpdateBody)
+    stores, config = request.app[STORES], request.app[AUTH_CONFIG]
+    account = await _existing(request, _user_id(request))
+    if (body.role is not None and body.role != "admin") or body.disabled:
+        await _keep_an_admin(request, account)
+    new_hash = (
+        None if body.password is None else await asyncio.to_thread(hash_password, _strong(body.password))
+    )
+    updated = await update_account(
+        stores.pg, account.id, role=body.role, disabled=body.disabled, email=body.email
+    )
+    if updated is None:
+        raise ApiError(404, f"no such user: {account.id}")
+    if new_hash is not None or body.disabled:
+        await end_all_sessions(stores.pg, account.id, now=config.clock(), password_hash=new_hash)
+    return web.json_response(await _with_grants(request, updated))
+
+
+@routes.delete("/api/users/{id}", name="users.delete")
+async def delete_user(request: web.Request) -> web.Response:
+    """Delete an account with its tokens and grants."""
+    require_role(request, "admin")
+    account = await _existing(request, _user_id(request))
+    await _keep_an_admin(request, account)
+    if not await delete_account(request.app[STORES].pg, account.id):
+        raise ApiError(404, f"no such user: {account.id}")
+    return web.Response(status=204)
+
+
+@routes.put("/api/users/{id}/grants", name="users.grants")
+async def put_grants(request: web.Request) -> web.Response:
+    """Replace the servers the user may access (admins see all servers regardless)."""
+    require_role(request, "admin")
+    body = await read_json(request, GrantsBody)
+    account = await _existing(request, _user_id(request))
+    try:
+        await replace_grants(request.app[STORES].pg, account.id, set(body.server_ids))
+    except UnknownServerError:
+        raise ApiError(422, "a server in server_ids does not exist", code="unknown_server") from None
+    return web.json_response(await _with_grants(request, account))
