@@ -75,7 +75,14 @@ async def attempt(redis: aioredis.Redis, key: str, limit: Limit, *, now: float) 
     """Count an attempt on ``key``: 0 when it may go ahead, else the seconds until it may be tried again."""
     result = await redis.eval(
         # Milliseconds, written the same way on both sides: Lua's tostring keeps only 14 digits.
-        _ATTEMPT, 1, key, f"{now:.3f}", limit.threshold, limit.window_s, limit.base_lock_s, limit.max_lock_s
+        _ATTEMPT,
+        1,
+        key,
+        f"{now:.3f}",
+        limit.threshold,
+        limit.window_s,
+        limit.base_lock_s,
+        limit.max_lock_s,
     )
     return float(result)
 
