@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,26 +13,9 @@ import pytest
 
 from collector.runtime import Collector, CollectorOptions
 from collector.scrape.result import ScrapeResult
+from tests.ports import free_port, wait_port
 
 NODE_EXPORTER = shutil.which("prometheus-node-exporter")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _wait_port(port: int, timeout_s: float = 20) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"nothing listens on {port}")
 
 
 @pytest.fixture
@@ -42,7 +23,7 @@ def exporters() -> Iterator[dict[str, str]]:
     """Our exporter and, where Debian's package is installed, node_exporter; job name to address."""
     procs = []
     addresses = {}
-    ours = _free_port()
+    ours = free_port()
     procs.append(
         subprocess.Popen(
             [str(Path(sys.executable).parent / "openmanager-exporter"), "--listen", f"127.0.0.1:{ours}"],
@@ -52,7 +33,7 @@ def exporters() -> Iterator[dict[str, str]]:
     )
     addresses["openmanager"] = f"127.0.0.1:{ours}"
     if NODE_EXPORTER:
-        theirs = _free_port()
+        theirs = free_port()
         procs.append(
             subprocess.Popen(
                 [NODE_EXPORTER, f"--web.listen-address=127.0.0.1:{theirs}"],
@@ -62,7 +43,7 @@ def exporters() -> Iterator[dict[str, str]]:
         )
         addresses["node_exporter"] = f"127.0.0.1:{theirs}"
     for address in addresses.values():
-        _wait_port(int(address.rsplit(":", 1)[1]))
+        wait_port(int(address.rsplit(":", 1)[1]))
     yield addresses
     for proc in procs:
         proc.terminate()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import ssl
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,13 +22,6 @@ FIXTURES = Path(__file__).parent / "fixtures"
 TEST_BCRYPT_ROUNDS = 4
 
 Serve = Callable[..., Awaitable[str]]
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now, for programs that must be told their port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def write_file(directory: Path, text: str, name: str = "exporter.yml") -> Path:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from exporter.cli import main
-from tests.exporter.conftest import free_port
+from tests.ports import free_port
 
 RUN_MAIN = "import sys; from exporter.cli import main; sys.exit(main())"
 

