@@ -13,12 +13,14 @@ from pathlib import Path
 
 from aiohttp import web
 
+from api import docs, monitoring, stats
 from api.auth import setup_auth
 from api.auth.audit import audit_middleware
 from api.auth.middleware import auth_middleware
 from api.errors import error_middleware
 from api.health import health
 from api.keys import REGISTRIES, SCHEDULER_STATE, SETTINGS, STORES, VERSION
+from api.openapi import setup_openapi
 from api.selfmetrics import metrics, process_registry
 from collector.settings import Settings
 from collector.storage.connections import open_stores
@@ -55,6 +57,9 @@ def create_app(settings: Settings, *, dashboard_dir: Path | None = None) -> web.
     app.router.add_get("/api/health", health)
     app.router.add_get("/metrics", metrics)
     setup_auth(app)
+    for table in (docs.routes, monitoring.routes, stats.routes):
+        table.register(app)
+    setup_openapi(app)
     if dashboard_dir is not None and (dashboard_dir / "index.html").is_file():
         index = dashboard_dir / "index.html"
 

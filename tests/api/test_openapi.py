@@ -1,0 +1,263 @@
+"""The OpenAPI document and the declared routes: validation before handlers, a complete and valid document.
+
+The last test runs schemathesis against the real application on 127.0.0.1 (admin token, a few examples per
+operation): no answer may be a 5xx, and every answer must match its declared status, type and schema.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import HealthCheck, Phase, given
+from hypothesis import settings as hypothesis_settings
+from pydantic import Field
+from schemathesis import Case
+from schemathesis import openapi as schemathesis_openapi
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from api.app import create_app
+from api.auth import setup_auth
+from api.errors import error_middleware
+from api.keys import SETTINGS, STORES
+from api.openapi import OPERATIONS, ApiRoutes, BodyModel, QueryModel, body_of, openapi_document, query_of
+from collector.settings import Settings
+from tests.api.auth.conftest import PASSWORD, make_user
+from tests.api.test_monitoring import seed_fleet
+
+NOT_DECLARED = {("GET", "/api/health"), ("GET", "/metrics")}
+"""Routes older than the declarations, besides the auth routes (see :func:`legacy_routes`)."""
+
+
+def routes_of(app: web.Application) -> set[tuple[str, str]]:
+    """(method, path) of every route of ``app`` except the HEAD twins aiohttp adds to GET routes."""
+    return {
+        (route.method, route.resource.canonical)
+        for route in app.router.routes()
+        if route.method != "HEAD" and route.resource is not None
+    }
+
+
+def legacy_routes(settings: Settings) -> set[tuple[str, str]]:
+    """The auth routes, registered before declarations existed (they may migrate later)."""
+    bare = web.Application()
+    bare[SETTINGS] = settings
+    setup_auth(bare)
+    return routes_of(bare) | NOT_DECLARED
+
+
+def test_every_route_is_declared_in_the_document(settings: Settings) -> None:
+    app = create_app(settings)
+    document = openapi_document(app)
+    documented = {(method.upper(), path) for path, item in document["paths"].items() for method in item}
+    undeclared = routes_of(app) - documented - legacy_routes(settings)
+    assert not undeclared, (
+        f"routes registered without a declaration (use api.openapi.ApiRoutes): {undeclared}"
+    )
+    declared = {(op.method, op.path) for op in app[OPERATIONS]}
+    assert declared <= documented
+    assert {
+        ("GET", "/api/openapi.json"),
+        ("GET", "/api/docs"),
+        ("GET", "/api/monitoring/servers"),
+        ("POST", "/api/monitoring/servers"),
+        ("GET", "/api/monitoring/performance"),
+        ("GET", "/api/monitoring/redis-stats"),
+        ("GET", "/api/monitoring/postgres-stats"),
+        ("GET", "/api/monitoring/supabase-stats"),
+        ("GET", "/api/stats"),
+    } <= declared
+
+
+def _refs(node: object) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str):
+                yield value
+            else:
+                yield from _refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _refs(item)
+
+
+def test_document_is_openapi_3_1_with_bearer_auth_and_error_schemas(settings: Settings) -> None:
+    document = openapi_document(create_app(settings))
+    if importlib.util.find_spec("openapi_spec_validator") is not None:
+        validator = importlib.import_module("openapi_spec_validator")
+        validator.validate(document)
+    assert document["openapi"] == "3.1.0"
+    assert document["components"]["securitySchemes"]["bearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+    }
+    schemas = document["components"]["schemas"]
+    assert "$defs" not in str(document)
+    for ref in _refs(document):
+        assert ref.startswith("#/components/schemas/") and ref.rsplit("/", 1)[1] in schemas, ref
+    for path, item in document["paths"].items():
+        for method, op in item.items():
+            assert op["summary"] and op["tags"] and op["operationId"], (method, path)
+            assert "200" in op["responses"]
+            error = op["responses"]["4XX"]["content"]["application/json"]["schema"]
+            assert error == {"$ref": "#/components/schemas/ErrorBody"}
+    public = document["paths"]["/api/openapi.json"]["get"]
+    assert public["security"] == [] and "401" not in public["responses"]
+    servers = document["paths"]["/api/monitoring/servers"]
+    assert {p["name"] for p in servers["get"]["parameters"]} == {"status", "name", "label"}
+    assert servers["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "ServerBody"
+    )
+    performance = {
+        p["name"]: p for p in document["paths"]["/api/monitoring/performance"]["get"]["parameters"]
+    }
+    assert performance["serverId"]["required"] and not performance["from"]["required"]
+    assert performance["metric"]["schema"]["enum"] == ["cpu", "memory", "disk", "network_rx", "network_tx"]
+
+
+class EchoQuery(QueryModel):
+    count: int = Field(ge=1)
+    password: str | None = None
+
+
+class EchoBody(BodyModel):
+    password: str = Field(min_length=12)
+
+
+def echo_app() -> web.Application:
+    """A small app with one public declared route, to try the wrapper without stores or auth."""
+    table = ApiRoutes()
+
+    @table.post("/echo", summary="Echo", tag="test", role=None, query=EchoQuery, body=EchoBody)
+    async def echo(request: web.Request) -> EchoQuery:
+        """Answer the validated query."""
+        body_of(request, EchoBody)
+        return query_of(request, EchoQuery)
+
+    app = web.Application(middlewares=[error_middleware])
+    table.register(app)
+    return app
+
+
+@pytest.mark.parametrize(
+    ("query", "body", "status", "fields"),
+    [
+        ("count=2", b'{"password": "long enough secret"}', 200, set()),
+        ("count=0", b'{"password": "long enough secret"}', 422, {"count"}),
+        ("count=2&extra=1", b'{"password": "long enough secret"}', 422, {"extra"}),
+        ("count=2", b'{"password": "secret"}', 422, {"password"}),
+        ("count=2", b'{"password": "long enough secret", "x": 1}', 422, {"x"}),
+        ("count=2", b"{nope", 400, set()),
+    ],
+)
+async def test_declared_inputs_are_validated_before_the_handler(
+    query: str, body: bytes, status: int, fields: set[str]
+) -> None:
+    async with TestClient(TestServer(echo_app(), host="127.0.0.1")) as client:
+        response = await client.post(f"/echo?{query}", data=body)
+        text = await response.text()
+        assert response.status == status, text
+        document: dict[str, Any] = await response.json()
+    if status == 200:
+        assert document == {"count": 2, "password": None}
+        return
+    assert set(document["error"]) == {"code", "message", "details"}
+    assert "secret" not in text
+    if fields:
+        assert {problem["field"] for problem in document["error"]["details"]} == fields
+
+
+async def test_openapi_json_is_public(settings: Settings) -> None:
+    async with TestClient(TestServer(create_app(settings), host="127.0.0.1")) as client:
+        response = await client.get("/api/openapi.json")
+        assert response.status == 200
+        document = await response.json()
+    assert "/api/monitoring/performance" in document["paths"]
+
+
+class ThreadedServer:
+    """The application served from a thread of its own, for blocking clients (schemathesis uses requests)."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+        self.loop = asyncio.new_event_loop()
+        self._runner = web.AppRunner(app)
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.base_url = ""
+
+    def run(self, coro: Any) -> Any:
+        """Run a coroutine on the server's loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=30)
+
+    def __enter__(self) -> ThreadedServer:
+        self._thread.start()
+        self.run(self._runner.setup())
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        self.run(site.start())
+        host, port = self._runner.addresses[0][:2]
+        self.base_url = f"http://{host}:{port}"
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.run(self._runner.cleanup())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        self.loop.close()
+
+
+@pytest.fixture
+def served(settings: Settings) -> Iterator[ThreadedServer]:
+    with ThreadedServer(create_app(settings)) as server:
+        yield server
+
+
+def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(served: ThreadedServer) -> None:
+    stores = served.app[STORES]
+    served.run(stores.redis.flushdb())
+    served.run(seed_fleet(stores.redis, stores.pg))
+    admin = served.run(make_user(stores.pg, "admin"))
+    login = requests.post(
+        f"{served.base_url}/api/auth/login",
+        json={"username": admin.username, "password": PASSWORD},
+        timeout=10,
+    )
+    assert login.status_code == 200, login.text
+    headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    document = requests.get(f"{served.base_url}/api/openapi.json", timeout=10).json()
+    schema = schemathesis_openapi.from_dict(document)
+    checks = [
+        not_a_server_error,
+        status_code_conformance,
+        content_type_conformance,
+        response_schema_conformance,
+    ]
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) == sum(len(item) for item in document["paths"].values())
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @hypothesis_settings(
+            max_examples=20,
+            deadline=None,
+            database=None,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+        def exercise(case: Case) -> None:
+            response = case.call(base_url=served.base_url, headers=headers)
+            case.validate_response(response, checks=checks)
+
+        exercise()
