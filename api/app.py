@@ -13,7 +13,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from api import docs, monitoring, stats
+from api import docs, events, logs, monitoring, servers, stats
 from api.auth import setup_auth
 from api.auth.audit import audit_middleware
 from api.auth.middleware import auth_middleware
@@ -57,8 +57,10 @@ def create_app(settings: Settings, *, dashboard_dir: Path | None = None) -> web.
     app.router.add_get("/api/health", health)
     app.router.add_get("/metrics", metrics)
     setup_auth(app)
-    for table in (docs.routes, monitoring.routes, stats.routes):
+    for table in (docs.routes, monitoring.routes, servers.routes, stats.routes):
         table.register(app)
+    logs.routes.register(app)
+    events.setup_events(app)
     setup_openapi(app)
     if dashboard_dir is not None and (dashboard_dir / "index.html").is_file():
         index = dashboard_dir / "index.html"

@@ -31,6 +31,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any, Literal, TypeVar
 
 from aiohttp import web
@@ -93,6 +94,8 @@ class Operation:
     """None when the handler answers something other than a model (a page, a free-form document)."""
     media_type: str = "application/json"
     description: str = ""
+    status: int = 200
+    """The success status: 201 for a creation, 204 for a deletion (no body)."""
 
     @property
     def operation_id(self) -> str:
@@ -141,7 +144,7 @@ def _wrap(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamResponse
         result = await op.handler(request)
         if isinstance(result, web.StreamResponse):
             return result
-        return web.json_response(text=result.model_dump_json(by_alias=True))
+        return web.json_response(text=result.model_dump_json(by_alias=True), status=op.status)
 
     handler.__name__ = op.handler.__name__
     handler.__doc__ = op.handler.__doc__
@@ -166,6 +169,7 @@ class ApiRoutes:
         body: type[BaseModel] | None = None,
         response: type[BaseModel] | None = None,
         media_type: str = "application/json",
+        status: int = 200,
     ) -> Callable[[Handler], Handler]:
         """Declare a route; the decorated handler is returned unchanged."""
 
@@ -183,6 +187,7 @@ class ApiRoutes:
                     response=response,
                     media_type=media_type,
                     description=(handler.__doc__ or "").strip(),
+                    status=status,
                 )
             )
             return handler
@@ -237,9 +242,10 @@ def _parameters(op: Operation, query_schema: dict[str, Any] | None) -> list[dict
 def _responses(op: Operation, response_schema: dict[str, Any] | None) -> dict[str, Any]:
     ok_schema = response_schema if response_schema is not None else {}
     error = {"content": {"application/json": {"schema": {"$ref": _REF_TEMPLATE.format(model="ErrorBody")}}}}
-    responses: dict[str, Any] = {
-        "200": {"description": "OK", "content": {op.media_type: {"schema": ok_schema}}}
-    }
+    success: dict[str, Any] = {"description": HTTPStatus(op.status).phrase}
+    if op.status != HTTPStatus.NO_CONTENT:
+        success["content"] = {op.media_type: {"schema": ok_schema}}
+    responses: dict[str, Any] = {str(op.status): success}
     if op.body is not None:
         responses["400"] = {"description": "The body is not valid JSON", **error}
     if op.role is not None:

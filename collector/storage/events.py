@@ -1,0 +1,128 @@
+"""The ``events`` table: the event log of scrapes, alerts, actions, API calls and users.
+
+:func:`record_event` writes one event; :func:`query_events` reads a page of them, newest first, with the total
+that matched. A level filter is a minimum: ``warning`` also returns ``error`` and ``critical``. Events that
+name no server are visible to everyone who may read the log; the others only to those who may see the server.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final, Literal
+from uuid import UUID
+
+import asyncpg
+
+Level = Literal["debug", "info", "warning", "error", "critical"]
+LEVELS: Final[tuple[Level, ...]] = ("debug", "info", "warning", "error", "critical")
+"""Every level, least severe first."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """One row of the event log."""
+
+    id: int
+    at: datetime
+    level: Level
+    source: str
+    server_id: UUID | None
+    message: str
+    detail: dict[str, object] | None
+
+
+def levels_at_least(minimum: Level) -> list[Level]:
+    """``minimum`` and every level more severe than it."""
+    return list(LEVELS[LEVELS.index(minimum) :])
+
+
+async def record_event(
+    pool: asyncpg.Pool,
+    level: Level,
+    source: str,
+    message: str,
+    *,
+    server_id: UUID | None = None,
+    detail: Mapping[str, object] | None = None,
+) -> Event:
+    """Append one event; returns it with its id and time. Raises ValueError for an unknown level."""
+    if level not in LEVELS:
+        raise ValueError(f"unknown event level {level!r}: expected one of {', '.join(LEVELS)}")
+    row = await pool.fetchrow(
+        """INSERT INTO events (level, source, server_id, message, detail)
+           VALUES ($1, $2, $3, $4, $5::jsonb)
+           RETURNING id, at, level, source, server_id, message, detail""",
+        level,
+        source,
+        server_id,
+        message,
+        None if detail is None else json.dumps(detail),
+    )
+    assert row is not None  # INSERT … RETURNING always answers one row
+    return _event(row)
+
+
+async def query_events(
+    pool: asyncpg.Pool,
+    *,
+    level: Level | None = None,
+    source: str | None = None,
+    server_id: UUID | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    allowed_servers: Collection[UUID] | None = None,
+) -> tuple[list[Event], int]:
+    """A page of events, newest first, and how many matched in all.
+
+    ``level`` is a minimum; ``since`` is inclusive and ``until`` exclusive. ``allowed_servers`` None means
+    every event; otherwise only events of those servers and events that name no server.
+    """
+    conditions: list[str] = []
+    args: list[object] = []
+
+    def where(sql: str, value: object) -> None:
+        args.append(value)
+        conditions.append(sql.format(f"${len(args)}"))
+
+    if level is not None:
+        where("level = ANY({}::text[])", levels_at_least(level))
+    if source is not None:
+        where("source = {}", source)
+    if server_id is not None:
+        where("server_id = {}", server_id)
+    if since is not None:
+        where("at >= {}", since)
+    if until is not None:
+        where("at < {}", until)
+    if allowed_servers is not None:
+        where("(server_id IS NULL OR server_id = ANY({}::uuid[]))", list(allowed_servers))
+    # Only fixed condition texts are joined in; every value is a parameter. A WHERE of just the filters given
+    # (rather than "$1 IS NULL OR …") lets the planner pick the matching index.
+    clause = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    total: int = await pool.fetchval(f"SELECT count(*) FROM events {clause}", *args)  # noqa: S608
+    rows = await pool.fetch(
+        f"""SELECT id, at, level, source, server_id, message, detail FROM events {clause}
+            ORDER BY at DESC, id DESC LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}""",  # noqa: S608
+        *args,
+        limit,
+        offset,
+    )
+    return [_event(row) for row in rows], total
+
+
+def _event(row: asyncpg.Record) -> Event:
+    detail = row["detail"]
+    return Event(
+        id=row["id"],
+        at=row["at"],
+        level=row["level"],
+        source=row["source"],
+        server_id=row["server_id"],
+        message=row["message"],
+        detail=None if detail is None else json.loads(detail),
+    )
