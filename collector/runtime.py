@@ -3,27 +3,36 @@
 ``Collector`` opens, in order, the apscheduler ``AsyncIOScheduler``, the shared HTTP client session, the
 result queue and the scrape manager, and closes them in reverse. A reload (SIGHUP, or the target file
 changing on disk, which is checked every few seconds) reads and validates the target file again; an invalid
-file is reported and the running configuration is kept, so a typo never stops monitoring.
+file is reported and the running configuration is kept, so a typo never stops monitoring. Servers
+registered through the API are read at the same times and scraped beside the file's targets
+(:mod:`collector.registered`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from collector.configfile import ConfigError
+from collector.registered import with_registered
 from collector.scrape.fetch import new_session
 from collector.scrape.manager import ScrapeManager
 from collector.scrape.metrics import ScrapeMetrics
 from collector.scrape.queue import ResultQueue
+from collector.storage.servers import RegisteredServer
 from collector.targets import TargetsConfig, load_targets, summary
+
+RegisteredSource = Callable[[], Awaitable[Sequence[RegisteredServer]]]
+"""Reads the servers registered through the API (from PostgreSQL in the service)."""
 
 log = structlog.get_logger(__name__)
 
@@ -45,8 +54,11 @@ class Collector:
         targets_path: Path,
         options: CollectorOptions | None = None,
         metrics: ScrapeMetrics | None = None,
+        registered: RegisteredSource | None = None,
     ) -> None:
         self.targets_path = targets_path
+        self._registered_source = registered
+        self._registered: list[RegisteredServer] = []
         self.options = options or CollectorOptions()
         self.metrics = metrics or ScrapeMetrics()
         self.queue = ResultQueue(self.options.queue_max_results, self.metrics)
@@ -84,7 +96,8 @@ class Collector:
             base_dir=self.targets_path.parent,
         )
         self._scheduler.start()
-        await self._manager.apply(self.config)
+        await self._refresh_registered()
+        await self._manager.apply(with_registered(self.config, self._registered))
         self._scheduler.add_job(
             self._watch,
             IntervalTrigger(seconds=self.options.watch_interval_s),
@@ -99,11 +112,30 @@ class Collector:
         except OSError:
             return None
 
+    async def _refresh_registered(self) -> bool:
+        """Read the servers registered through the API; True when they changed.
+
+        While PostgreSQL is away the last list read stays in force.
+        """
+        if self._registered_source is None:
+            return False
+        try:
+            servers = list(await self._registered_source())
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("registered servers not readable, keeping the last list", error=str(exc))
+            return False
+        changed = servers != self._registered
+        self._registered = servers
+        return changed
+
     async def _watch(self) -> None:
         mtime = self._file_mtime()
         if mtime is not None and mtime != self._mtime:
             self._mtime = mtime
             await self.reload()
+        elif await self._refresh_registered() and self.config is not None and self._manager is not None:
+            await self._manager.apply(with_registered(self.config, self._registered))
+            log.info("registered servers changed", servers=len(self._registered))
 
     def _log_loaded(self, event: str, config: TargetsConfig) -> None:
         log.info(event, file=str(self.targets_path), summary=summary(config))
@@ -124,7 +156,8 @@ class Collector:
         self.config = config
         self.last_reload_ok, self.last_reload_at = True, time.time()
         if self._manager is not None:
-            await self._manager.apply(config)
+            await self._refresh_registered()
+            await self._manager.apply(with_registered(config, self._registered))
         self._log_loaded("targets reloaded", config)
         return True
 

@@ -27,6 +27,7 @@ from collector.storage.history_writer import HistoryWriter, WriterConfig
 from collector.storage.live import LiveWriter
 from collector.storage.maintenance import run_maintenance
 from collector.storage.pipeline import StoragePipeline
+from collector.storage.servers import registered_targets
 
 log = structlog.get_logger(__name__)
 
@@ -55,7 +56,7 @@ def build_service(settings: Settings, *, with_collector: bool = True) -> web.App
 
         async def collector_ctx(app: web.Application) -> AsyncIterator[None]:
             stores = app[STORES]
-            collector = Collector(settings.targets)
+            collector = Collector(settings.targets, registered=lambda: registered_targets(stores.pg))
             history = HistoryWriter(
                 stores.pg, WriterConfig(spool_dir=settings.data_dir / "spool" / "history")
             )

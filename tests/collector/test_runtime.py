@@ -6,6 +6,7 @@ import asyncio
 import shutil
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 
 from collector.runtime import Collector, CollectorOptions
 from collector.scrape.result import ScrapeResult
+from collector.storage.servers import RegisteredServer
 from tests.ports import free_port, wait_port
 
 NODE_EXPORTER = shutil.which("prometheus-node-exporter")
@@ -107,5 +109,39 @@ async def test_changed_target_file_is_reloaded_and_a_broken_one_is_ignored(
         assert collector.last_reload_ok is False
         assert [t.job for t in collector.manager.targets()] == ["openmanager"], "the running config is kept"
         assert await collector.reload() is False
+    finally:
+        await collector.stop()
+
+
+async def test_servers_registered_through_the_api_are_scraped_and_followed(
+    exporters: dict[str, str], tmp_path: Path
+) -> None:
+    path = tmp_path / "targets.yaml"
+    path.write_text("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs: []\n")
+    registered: list[RegisteredServer] = [
+        RegisteredServer(
+            id=uuid.uuid4(),
+            name="web",
+            job="servers",
+            address=exporters["openmanager"],
+            scheme="http",
+            metrics_path="/metrics",
+            labels={"team": "web"},
+            scrape_interval_s=None,
+        )
+    ]
+
+    async def source() -> list[RegisteredServer]:
+        return list(registered)
+
+    collector = Collector(path, CollectorOptions(watch_interval_s=0.2), registered=source)
+    await collector.start()
+    try:
+        by_job = await _results_by_job(collector, 2.5)
+        assert by_job["servers"][-1].up
+        assert dict(by_job["servers"][-1].target.labels)["team"] == "web"
+        registered.clear()
+        await asyncio.sleep(0.6)
+        assert collector.manager.targets() == [], "an unregistered server stops being scraped"
     finally:
         await collector.stop()
