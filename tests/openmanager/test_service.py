@@ -18,6 +18,7 @@ import asyncpg
 import pytest
 
 from collector.storage.migrate import available_migrations
+from tests.api.auth.conftest import PASSWORD, make_user
 from tests.ports import free_port
 
 TARGETS = "scrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:9110']\n"
@@ -137,3 +138,52 @@ def test_two_collectors_on_one_empty_database_both_come_up_and_migrate_once(
     outputs = [first.stop(), second.stop()]
     assert [code for code, _, _ in outputs] == [0, 0]
     assert sum("Log in as 'admin'" in out for _, out, _ in outputs) == 1
+
+
+def _request(
+    port: int, method: str, path: str, body: object = None, token: str | None = None
+) -> tuple[int, object]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def test_a_server_registered_through_the_api_is_scraped(
+    tmp_path: Path, fresh_pg_dsn: str, redis_url: str, service_factory: list[Service], exporter: str
+) -> None:
+    service = Service(tmp_path, fresh_pg_dsn, redis_url)
+    service_factory.append(service)
+    _wait_healthy(service.proc, service.port)
+
+    async def admin() -> str:
+        pool = await asyncpg.create_pool(fresh_pg_dsn, min_size=1, max_size=1)
+        try:
+            return (await make_user(pool, "admin")).username
+        finally:
+            await pool.close()
+
+    username = asyncio.run(admin())
+    status, tokens = _request(
+        service.port, "POST", "/api/auth/login", {"username": username, "password": PASSWORD}
+    )
+    assert status == 200 and isinstance(tokens, dict)
+    token = tokens["access_token"]
+    body = {"name": "web-1", "address": exporter, "job": "servers", "scrape_interval": "5s"}
+    status, created = _request(service.port, "POST", "/api/servers", body, token)
+    assert status == 201 and isinstance(created, dict), created
+    deadline = time.monotonic() + 40
+    while True:
+        status, listing = _request(service.port, "GET", "/api/monitoring/servers", token=token)
+        assert status == 200 and isinstance(listing, dict)
+        found = [s for s in listing["servers"] if s["server_id"] == created["id"]]
+        if found and found[0]["status"] == "up":
+            break
+        assert time.monotonic() < deadline, f"registered server not scraped: {listing}"
+        time.sleep(0.5)
