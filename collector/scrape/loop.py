@@ -17,7 +17,6 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import Final
 
 import aiohttp
@@ -30,7 +29,7 @@ from collector.scrape.parser import ParseError, Sample, SeriesCache, parse
 from collector.scrape.queue import ResultQueue
 from collector.scrape.relabel import merge_target_labels, relabel
 from collector.scrape.result import Labels, ScrapeResult, SeriesKey, TargetInfo, server_id_for
-from collector.scrape.shape import PageShape
+from collector.scrape.shape import PageShape, picker
 from collector.targets import ScrapeJob
 
 log = structlog.get_logger(__name__)
@@ -74,17 +73,6 @@ def series_set_id(series: tuple[SeriesKey, ...]) -> str:
             digest.update(b"\xff" + label.encode() + b"\xfe" + value.encode())
         digest.update(b"\x00")
     return digest.hexdigest()
-
-
-def _picker(positions: list[int]) -> Callable[[list[float]], tuple[float, ...]]:
-    """Pick ``positions`` from a list, always as a tuple."""
-    if not positions:
-        return lambda _: ()
-    if len(positions) == 1:
-        only = positions[0]
-        return lambda items: (items[only],)
-    picker: Callable[[list[float]], tuple[float, ...]] = itemgetter(*positions)
-    return picker
 
 
 def _instance(target: Target) -> str:
@@ -238,7 +226,7 @@ class ScrapeLoop:
             seen = {(n, ls) for n, ls, _, _ in samples}
             self._final = {k: v for k, v in final_cache.items() if k in seen}
         self._current = series
-        self._kept = None if len(kept) == len(samples) else _picker(kept)
+        self._kept = None if len(kept) == len(samples) else picker(kept)
         return values, timestamps, len(samples)
 
     def _finalize(self, name: str, labels: Labels) -> SeriesKey:

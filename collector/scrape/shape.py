@@ -14,18 +14,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from operator import itemgetter
-from typing import Final
+from typing import Final, TypeVar
 
 _PLAIN_NUMBER_CHARS: Final = str.maketrans("", "", "0123456789.eE+-")
 _NO_MINUS: Final = str.maketrans("", "", "0123456789.eE+")
 
 
-def _getter(indices: list[int]) -> Callable[[list[str]], tuple[str, ...]]:
-    """Pick ``indices`` from a list, always as a tuple (``itemgetter`` alone gives a bare item for one)."""
-    if len(indices) == 1:
-        only = indices[0]
+T = TypeVar("T")
+
+
+def picker(positions: list[int]) -> Callable[[list[T]], tuple[T, ...]]:
+    """Pick ``positions`` from a list, always as a tuple (``itemgetter`` alone gives a bare item for one)."""
+    if not positions:
+        return lambda _: ()
+    if len(positions) == 1:
+        only = positions[0]
         return lambda items: (items[only],)
-    getter: Callable[[list[str]], tuple[str, ...]] = itemgetter(*indices)
+    getter: Callable[[list[T]], tuple[T, ...]] = itemgetter(*positions)
     return getter
 
 
@@ -48,8 +53,12 @@ class PageShape:
         sample_idx = [i for i, (key, sep, _) in enumerate(parts) if sep and key[:1] != "#"]
         comment_idx = [i for i, (key, sep, _) in enumerate(parts) if sep and key[:1] == "#"]
         tokens = [part[2] for part in parts]
-        self._samples = _getter(sample_idx) if sample_idx else None
-        self._comments = _getter(comment_idx) if comment_idx else None
+        self._samples: Callable[[list[str]], tuple[str, ...]] | None = (
+            picker(sample_idx) if sample_idx else None
+        )
+        self._comments: Callable[[list[str]], tuple[str, ...]] | None = (
+            picker(comment_idx) if comment_idx else None
+        )
         self._comment_tokens = self._comments(tokens) if self._comments else ()
         self._content_type = content_type
         self._openmetrics = openmetrics
