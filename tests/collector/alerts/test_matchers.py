@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from collector.alerts.matchers import Matcher, matches_all
+
+LABELS = {"job": "node", "instance": "web-1:9100", "severity": "critical"}
+
+
+@pytest.mark.parametrize(
+    ("name", "op", "value", "expected"),
+    [
+        ("job", "=", "node", True),
+        ("job", "=", "nod", False),
+        ("job", "!=", "node", False),
+        ("job", "!=", "db", True),
+        ("instance", "=~", "web-.*", True),
+        ("instance", "=~", "web", False),  # anchored: a partial match is no match
+        ("instance", "!~", "db-.*", True),
+        ("instance", "!~", "web-1:9100|db", False),
+        ("missing", "=", "", True),  # an absent label is the empty string
+        ("missing", "=~", ".+", False),
+        ("severity", "=~", "warning|critical", True),
+    ],
+)
+def test_matcher_semantics(name: str, op: str, value: str, expected: bool) -> None:
+    assert Matcher.model_validate({"name": name, "op": op, "value": value}).matches(LABELS) is expected
+
+
+def test_matches_all_needs_every_matcher_and_is_true_for_none() -> None:
+    job = Matcher(name="job", value="node")
+    other = Matcher(name="severity", value="info")
+    assert matches_all([job], LABELS)
+    assert not matches_all([job, other], LABELS)
+    assert matches_all([], LABELS)
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [
+        ({"name": "job", "op": "=~", "value": "("}, "not a valid regular expression"),
+        ({"name": "1job", "value": "x"}, "should match pattern"),
+        ({"name": "job", "op": "==", "value": "x"}, "Input should be"),
+        ({"name": "job", "value": "x", "extra": 1}, "Extra inputs are not permitted"),
+    ],
+)
+def test_bad_matcher_is_a_validation_error(data: dict[str, object], fragment: str) -> None:
+    with pytest.raises(ValidationError, match=fragment):
+        Matcher.model_validate(data)
+
+
+def test_matcher_prints_like_prometheus() -> None:
+    assert str(Matcher(name="job", op="=~", value="no.*")) == "job=~'no.*'"
