@@ -96,6 +96,8 @@ class WriterHealth:
 class _Pending:
     batch: HistoryBatch = field(default_factory=HistoryBatch)
     since: float | None = None
+    samples: int = 0
+    """The batch's sample count, kept as rows come and go: summing it per write would be quadratic."""
 
 
 class HistoryWriter:
@@ -149,16 +151,17 @@ class HistoryWriter:
         if self._pending.since is None:
             self._pending.since = self._clock()
         self._pending.batch.extend(batch)
+        self._pending.samples += batch.sample_count
         self._trim_pending()
-        if self._pending.batch.sample_count >= self.config.max_batch_samples:
+        if self._pending.samples >= self.config.max_batch_samples:
             self._wake.set()
 
     def _trim_pending(self) -> None:
-        rows = self._pending.batch.rows
-        total = self._pending.batch.sample_count
+        pending = self._pending
+        rows = pending.batch.rows
         drop = 0
-        while total > self.config.max_pending_samples and drop < len(rows):
-            total -= len(rows[drop].values)
+        while pending.samples > self.config.max_pending_samples and drop < len(rows):
+            pending.samples -= len(rows[drop].values)
             drop += 1
         if drop:
             del rows[:drop]
@@ -207,7 +210,7 @@ class HistoryWriter:
             spool_records=records,
             spool_bytes=spool.bytes if spool is not None else 0,
             spool_dropped_records=spool.dropped_records if spool is not None else 0,
-            pending_samples=self._pending.batch.sample_count,
+            pending_samples=self._pending.samples,
             last_error=self._last_error,
             retry_in_s=retry_in,
         )
@@ -230,7 +233,7 @@ class HistoryWriter:
             await self._sleep_until_due()
             pending = self._pending
             if pending.batch.rows and (
-                pending.batch.sample_count >= self.config.max_batch_samples
+                pending.samples >= self.config.max_batch_samples
                 or self._clock() - (pending.since or 0.0) >= self.config.flush_interval_s
             ):
                 await self._write_or_spool(self._take_pending())
