@@ -22,6 +22,7 @@ this batch sees the new watermark and marks the hour dirty.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -250,30 +251,37 @@ class HistoryStore:
         self._set_ids: dict[bytes, int] = {}
         self._unlinked_servers: set[UUID] = set()
 
-    async def write(self, conn: Connection, batch: HistoryBatch) -> WriteOutcome:
-        """Write ``batch`` in one transaction.
+    async def write(
+        self, conn: Connection, batch: HistoryBatch, *, step_timeout_s: float | None = None
+    ) -> WriteOutcome:
+        """Write ``batch``: reference data first, then the rows in one transaction.
 
+        ``step_timeout_s`` bounds each step (the servers, each slice of new series sets, the rows) rather
+        than the whole: the first write of a large fleet registers hundreds of thousands of series, and a
+        bound on the whole would throw that progress away again and again on a busy machine.
         Raises :class:`StoreUnavailable` when PostgreSQL is unreachable or busy (worth retrying later).
         """
         try:
             try:
-                return await self._write_once(conn, batch)
+                return await self._write_once(conn, batch, step_timeout_s)
             except asyncpg.ForeignKeyViolationError:
                 # A server was deleted behind our back: forget what we believe and register again.
                 self._known_servers.clear()
-                return await self._write_once(conn, batch)
+                return await self._write_once(conn, batch, step_timeout_s)
         except TRANSIENT_ERRORS as exc:
             raise StoreUnavailable("postgres", f"{type(exc).__name__}: {exc}") from exc
 
-    async def _write_once(self, conn: Connection, batch: HistoryBatch) -> WriteOutcome:
+    async def _write_once(
+        self, conn: Connection, batch: HistoryBatch, step_timeout_s: float | None
+    ) -> WriteOutcome:
         # Servers and series sets are reference data, idempotent by key: each is committed on its own (sets
         # in slices), so that a first write of a large fleet which times out keeps its progress.
-        async with conn.transaction():
+        async with asyncio.timeout(step_timeout_s), conn.transaction():
             new_servers = await self._register_servers(conn, batch)
         self._known_servers |= new_servers
-        await self._resolve_sets(conn, batch)
+        await self._resolve_sets(conn, batch, step_timeout_s)
         set_ids = self._set_ids
-        async with conn.transaction():
+        async with asyncio.timeout(step_timeout_s), conn.transaction():
             raw = [
                 (row.server_id, ms_to_datetime(row.ts_ms), set_ids[row.set_digest], list(row.values))
                 for row in batch.rows
@@ -347,15 +355,18 @@ class HistoryStore:
                 )
         return linked
 
-    async def _resolve_sets(self, conn: Connection, batch: HistoryBatch) -> None:
+    async def _resolve_sets(
+        self, conn: Connection, batch: HistoryBatch, step_timeout_s: float | None
+    ) -> None:
         wanted = list({row.set_digest for row in batch.rows if row.set_digest not in self._set_ids})
         if not wanted:
             return
-        found = await conn.fetch("SELECT digest, id FROM series_sets WHERE digest = ANY($1)", wanted)
+        async with asyncio.timeout(step_timeout_s):
+            found = await conn.fetch("SELECT digest, id FROM series_sets WHERE digest = ANY($1)", wanted)
         self._set_ids.update((r["digest"], r["id"]) for r in found)
         missing = [(d, batch.sets[d]) for d in wanted if d not in self._set_ids and d in batch.sets]
         for i in range(0, len(missing), _SETS_PER_TRANSACTION):
-            async with conn.transaction():
+            async with asyncio.timeout(step_timeout_s), conn.transaction():
                 registered = await _register_sets(conn, missing[i : i + _SETS_PER_TRANSACTION])
             self._set_ids.update(registered)
 

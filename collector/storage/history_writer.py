@@ -9,7 +9,11 @@ when PostgreSQL answers again; writes are idempotent (see ``history``), so a bat
 committed before its acknowledgement was lost is harmless to replay.
 
 Spooled batches carry the definitions of the series sets that PostgreSQL did not know yet, so a collector
-that starts while PostgreSQL is down still writes every series once it is back.
+that starts while PostgreSQL is down still writes every series once it is back. A set is defined once per
+spool, in the first record that needs it, not in every record: a thousand new targets' definitions are
+hundreds of thousands of series, and encoding them again per batch is what would keep a busy collector from
+ever catching up. Replay fills a record's missing definitions from memory; should the spool drop the
+record that held one (when full), the next record that needs it defines it again.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from collector.storage.history import (
     TRANSIENT_ERRORS,
     HistoryBatch,
     HistoryStore,
+    SeriesSetDef,
     ServerStatsSource,
     SetDigests,
     batch_from_results,
@@ -58,6 +63,7 @@ class WriterConfig:
     max_pending_samples: int = 5_000_000
     """Beyond this (a write hangs up to ``write_timeout_s``), the oldest pending rows are dropped, counted."""
     write_timeout_s: float = 10.0
+    """The bound on each step of a write (getting a connection, each slice of new series, the rows)."""
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
     replay_slice_s: float = 0.5
@@ -128,6 +134,10 @@ class HistoryWriter:
         self._failures = 0
         self._retry_at = 0.0
         self._last_error: str | None = None
+        self._spool_defined: set[bytes] = set()
+        """Sets whose definition a spooled record holds (so later records leave it out)."""
+        self._spool_defs: dict[bytes, SeriesSetDef] = {}
+        """The definitions of the sets of spooled records, to complete records at replay."""
         self.counters = WriterCounters()
 
     async def start(self) -> None:
@@ -286,9 +296,8 @@ class HistoryWriter:
     async def _write(self, batch: HistoryBatch) -> bool:
         """Write to PostgreSQL; False when it is unavailable (the batch must be kept)."""
         try:
-            async with asyncio.timeout(self.config.write_timeout_s):
-                async with self._pool.acquire() as conn:
-                    outcome = await self._store.write(conn, batch)
+            async with self._pool.acquire(timeout=self.config.write_timeout_s) as conn:
+                outcome = await self._store.write(conn, batch, step_timeout_s=self.config.write_timeout_s)
         except StoreUnavailable as exc:
             self._failed(exc)
             return False
@@ -321,17 +330,32 @@ class HistoryWriter:
         )
 
     async def _spool_batch(self, batch: HistoryBatch) -> None:
-        unknown = [d for d in batch.sets if not self._store.known_set(d)]
-        payload = encode_batch(batch, unknown)
+        define = [d for d in batch.sets if d not in self._spool_defined and not self._store.known_set(d)]
+        payload = encode_batch(batch, define)
         async with self._spool_lock:
             before = self.spool.dropped_records
             await asyncio.to_thread(self.spool.append, payload)
             if self.spool.dropped_records > before:
+                # The dropped records may have held definitions: the next records define them again.
+                self._spool_defined.clear()
                 log.warning(
                     "history spool full: oldest batches dropped",
                     dropped=self.spool.dropped_records - before,
                 )
+        self._spool_defined.update(define)
+        for digest, definition in batch.sets.items():
+            if not self._store.known_set(digest):
+                self._spool_defs[digest] = definition
         self.counters.batches_spooled_total += 1
+
+    def _complete(self, batch: HistoryBatch) -> None:
+        """Add the definitions a replayed record left out because an earlier record held them."""
+        for row in batch.rows:
+            digest = row.set_digest
+            if digest not in batch.sets:
+                definition = self._spool_defs.get(digest)
+                if definition is not None:
+                    batch.sets[digest] = definition
 
     async def _replay(self) -> None:
         deadline = self._clock() + self.config.replay_slice_s
@@ -346,8 +370,12 @@ class HistoryWriter:
             except BatchDecodeError as exc:
                 log.error("unreadable batch in history spool skipped", error=str(exc))
             else:
+                self._complete(batch)
                 if not await self._write(batch):
                     return
                 self.counters.batches_replayed_total += 1
             async with self._spool_lock:
                 await asyncio.to_thread(self.spool.ack, record)
+                if not self.spool.pending_records:
+                    self._spool_defined.clear()
+                    self._spool_defs.clear()

@@ -11,6 +11,7 @@ import pgserver
 import pytest
 
 from collector.scrape.result import ScrapeResult
+from collector.storage.batch_codec import decode_batch
 from collector.storage.history_writer import HistoryWriter, WriterConfig
 from tests.collector.storage.history_helpers import T0_MS, migrated_pool, result, stats, target
 
@@ -189,3 +190,43 @@ async def test_closing_during_a_hung_write_keeps_the_batch_in_the_spool(
         await eventually(lambda: restarted.health().status == "ok")
         await restarted.close()
         assert await pool.fetchval("SELECT count(*) FROM history_raw") == 3
+
+
+async def test_a_new_series_set_is_defined_in_the_first_spooled_record_only(
+    fresh_pg_dsn: str, tmp_path: Path
+) -> None:
+    down = await asyncpg.create_pool(UNREACHABLE_DSN, min_size=0, max_size=1)
+    writer = HistoryWriter(down, writer_config(tmp_path))
+    await writer.start()
+    for k in range(3):
+        writer.write(wave(2, k), {})
+        await writer.flush()
+    defined = []
+    while (head := writer.spool.peek()) is not None:
+        defined.append(len(decode_batch(head[1]).sets))
+        writer.spool.ack(head[0])
+    assert defined == [2, 0, 0]
+    await writer.close()
+    await down.close()
+
+
+async def test_replay_completes_records_whose_definitions_an_earlier_record_held(
+    fresh_pg_dsn: str, tmp_path: Path
+) -> None:
+    down = await asyncpg.create_pool(UNREACHABLE_DSN, min_size=0, max_size=1)
+    writer = HistoryWriter(down, writer_config(tmp_path))
+    await writer.start()
+    for k in range(3):
+        writer.write(wave(2, k), {})
+        await writer.flush()
+    # The first record, which defined the sets, is gone (as when a full spool drops its oldest).
+    head = writer.spool.peek()
+    assert head is not None
+    writer.spool.ack(head[0])
+    async with migrated_pool(fresh_pg_dsn) as pool:
+        writer._pool = pool  # the database is back: same process, same memory of the definitions
+        writer._retry_at = 0.0
+        await eventually(lambda: writer.health().status == "ok")
+        await writer.close()
+        assert await pool.fetchval("SELECT count(*) FROM history_raw") == 4
+    await down.close()
