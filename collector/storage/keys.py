@@ -19,8 +19,10 @@ Added for instant queries and cheap listing:
 ``servers:index`` / ``targets:index``
     sorted sets of server ids / target identities, score = Unix time last seen.
 
-Channels (JSON messages): :data:`EVENTS_STATUS` when a server's status changes (first sight included) and
-:data:`EVENTS_SCRAPE` once per scrape.
+Channels (JSON messages): :data:`EVENTS_STATUS` when a server's status changes (first sight included),
+:data:`EVENTS_SCRAPE` once per scrape and :data:`EVENTS_ALERTS` when an alert fires or resolves (see
+:mod:`collector.alerts.engine`). :data:`ALERTS_CONFIG` carries no data: a message tells the alert engine that
+rules, silences or hand resolves changed in PostgreSQL.
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ EVENTS_STATUS: Final = "events:status"
 """Channel: a server's status changed (or was seen for the first time)."""
 EVENTS_SCRAPE: Final = "events:scrape"
 """Channel: a scrape was written (server id, time, up, status, summary)."""
+EVENTS_ALERTS: Final = "events:alerts"
+"""Channel: an alert fired or resolved (fingerprint, state, severity, server id, labels, title, message)."""
+ALERTS_CONFIG: Final = "alerts:config"
+"""Channel: alert rules, silences or hand resolves changed; the engine reloads them."""
 
 _METRIC_SET: Final = frozenset(METRICS)
 

@@ -5,6 +5,9 @@ summary once, and hands the batch to the history writer (which never blocks: it 
 while PostgreSQL is away) and to the live task. The live task writes Redis; while Redis is away it backs off
 (capped, exponential) and drops live batches, counted, since live state refills from the next scrapes. So
 Redis being down never stops history, and PostgreSQL being down never stops live state.
+
+Observers (the alert engine, the scrape event log) are called with every wave and its summaries, on the
+consumer task: each must be synchronous and cheap, and what one raises is logged, never passed on.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -30,6 +33,9 @@ from collector.storage.live import LiveWriter
 from collector.storage.summary import ServerSummary, Summarizer
 
 log = structlog.get_logger(__name__)
+
+WaveObserver = Callable[[Sequence[ScrapeResult], Mapping[str, ServerSummary]], None]
+"""Called with each wave (at most one result per server) and its summaries by target identity."""
 
 
 @dataclass(frozen=True)
@@ -53,8 +59,10 @@ class StoragePipeline:
         live: LiveWriter,
         history: HistoryWriter,
         options: PipelineOptions | None = None,
+        observers: Sequence[WaveObserver] = (),
     ) -> None:
         self._queue = queue
+        self._observers = tuple(observers)
         self._live = live
         self.history = history
         """The PostgreSQL writer (its counters and health are read for metrics)."""
@@ -99,6 +107,11 @@ class StoragePipeline:
             if summary is not None:
                 stats[result.target.server_id] = summary
         self.history.write(batch, stats)
+        for observer in self._observers:
+            try:
+                observer(batch, summaries)
+            except Exception:  # an observer's failure must not stop storage
+                log.exception("wave observer failed")
         if len(self._live_batches) >= self._options.live_max_batches:
             self._live_batches.popleft()
             self.live_batches_dropped += 1
