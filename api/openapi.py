@@ -48,7 +48,8 @@ Handler = Callable[[web.Request], Awaitable[BaseModel | web.StreamResponse]]
 M = TypeVar("M", bound=BaseModel)
 
 _REF_TEMPLATE = "#/components/schemas/{model}"
-_PATH_PARAM = re.compile(r"\{(\w+)(?::[^}]*)?\}")
+_PATH_PARAM = re.compile(r"\{(\w+)(?::([^{}]*))?\}")
+"""A path parameter, ``{id}`` or ``{id:regex}`` (a regex without braces: ``[0-9a-f-]+``, not ``[0-9]{4}``)."""
 
 
 class QueryModel(BaseModel):
@@ -96,6 +97,10 @@ class Operation:
     description: str = ""
     status: int = 200
     """The success status: 201 for a creation, 204 for a deletion (no body)."""
+    name: str | None = None
+    """The aiohttp route name, which the audit log records as the action."""
+    route_path: str = ""
+    """The path as declared, with any parameter regex (``{id:[0-9a-f-]+}``); ``path`` is without them."""
 
     @property
     def operation_id(self) -> str:
@@ -170,6 +175,7 @@ class ApiRoutes:
         response: type[BaseModel] | None = None,
         media_type: str = "application/json",
         status: int = 200,
+        name: str | None = None,
     ) -> Callable[[Handler], Handler]:
         """Declare a route; the decorated handler is returned unchanged."""
 
@@ -177,7 +183,8 @@ class ApiRoutes:
             self.operations.append(
                 Operation(
                     method=method,
-                    path=path,
+                    path=_PATH_PARAM.sub(r"{\1}", path),
+                    route_path=path,
                     summary=summary,
                     tag=tag,
                     role=role,
@@ -188,6 +195,7 @@ class ApiRoutes:
                     media_type=media_type,
                     description=(handler.__doc__ or "").strip(),
                     status=status,
+                    name=name,
                 )
             )
             return handler
@@ -206,7 +214,7 @@ class ApiRoutes:
         """Add every declared route to ``app`` and to its operations list."""
         registered = app.setdefault(OPERATIONS, [])
         for op in self.operations:
-            app.router.add_route(op.method, op.path, _wrap(op))
+            app.router.add_route(op.method, op.route_path or op.path, _wrap(op), name=op.name)
             registered.append(op)
 
 
@@ -223,8 +231,13 @@ def _strip_null(schema: dict[str, Any]) -> dict[str, Any]:
 
 def _parameters(op: Operation, query_schema: dict[str, Any] | None) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-        for name in _PATH_PARAM.findall(op.path)
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "pattern": f"^(?:{regex})$"} if regex else {"type": "string"},
+        }
+        for name, regex in _PATH_PARAM.findall(op.route_path or op.path)
     ]
     if query_schema is None:
         return params

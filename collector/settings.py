@@ -26,6 +26,9 @@ environment variable      settings key                meaning
 ``OM_SMTP_STARTTLS``      ``smtp.starttls``           true/false (true)
 ``OM_JWT_SECRET``         ``auth.jwt_secret``         signing key of access tokens; unset = generated
 ``OM_JWT_SECRET_FILE``    ``auth.jwt_secret_file``    file holding that key
+``OM_RATE_LIMIT_RPS``     ``rate_limit.requests_per_s`` API requests per second per caller (average); 0 = off
+``OM_RATE_LIMIT_BURST``   ``rate_limit.burst``          API requests a caller may send at once
+``OM_ALERTS_RULES_FILE``  ``alerts.rules_file``       alert rules file upserted at start; unset = none
 ========================  ==========================  =====================================================
 """
 
@@ -74,6 +77,9 @@ ENV_KEYS: Mapping[str, KeyPath] = {
     "OM_SMTP_STARTTLS": ("smtp", "starttls"),
     "OM_JWT_SECRET": ("auth", "jwt_secret"),
     "OM_JWT_SECRET_FILE": ("auth", "jwt_secret_file"),
+    "OM_RATE_LIMIT_RPS": ("rate_limit", "requests_per_s"),
+    "OM_RATE_LIMIT_BURST": ("rate_limit", "burst"),
+    "OM_ALERTS_RULES_FILE": ("alerts", "rules_file"),
 }
 """Every environment override and the settings key it sets."""
 
@@ -184,6 +190,22 @@ class AuthSettings(_Section):
         return self
 
 
+class AlertsSettings(_Section):
+    """The alert engine. Its rules live in PostgreSQL; a rules file's rules are upserted there at start."""
+
+    rules_file: Path | None = None
+
+
+class RateLimitSettings(_Section):
+    """The API's request rate limit per caller (see ``api/ratelimit.py``); ``requests_per_s: 0`` turns it off.
+
+    The defaults are far above what the dashboard or a script polling every second needs.
+    """
+
+    requests_per_s: float = Field(default=50.0, ge=0)
+    burst: int = Field(default=1000, ge=1)
+
+
 class Settings(_Section):
     """Everything the central service is configured with."""
 
@@ -196,6 +218,8 @@ class Settings(_Section):
     log: LogSettings = LogSettings()
     smtp: SmtpSettings = SmtpSettings()
     auth: AuthSettings = AuthSettings()
+    rate_limit: RateLimitSettings = RateLimitSettings()
+    alerts: AlertsSettings = AlertsSettings()
     source: str = Field(default="(defaults)", exclude=True)
 
     @field_validator("listen")
@@ -257,6 +281,10 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         for key in ("data_dir", "targets"):
             if isinstance(data.get(key), str) and not Path(str(data[key])).is_absolute():
                 data[key] = str(base / str(data[key]))
+        alerts = data.get("alerts")
+        rules_file = alerts.get("rules_file") if isinstance(alerts, dict) else None
+        if isinstance(alerts, dict) and isinstance(rules_file, str) and not Path(rules_file).is_absolute():
+            data["alerts"] = {**alerts, "rules_file": str(base / rules_file)}
     overridden: list[str] = []
     for name, key_path in ENV_KEYS.items():
         if env.get(name):

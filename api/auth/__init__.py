@@ -1,16 +1,19 @@
 """Authentication and authorization for the API.
 
-:func:`setup_auth` wires everything into an application; :mod:`api.auth.authz` is what other handlers use
-(``require_role``, ``allowed_servers``, ``require_server``), and :class:`~api.auth.principal.Principal` is who
-is calling. The middlewares (:func:`~api.auth.middleware.auth_middleware`,
-:func:`~api.auth.audit.audit_middleware`) are installed by ``create_app`` after the error middleware.
+:func:`setup_auth` gives an application the auth configuration and the security headers; :mod:`api.auth.authz`
+is what other handlers use (``require_role``, ``allowed_servers``, ``require_server``), and
+:class:`~api.auth.principal.Principal` is who is calling. The middlewares
+(:func:`~api.auth.middleware.auth_middleware`, :func:`~api.auth.audit.audit_middleware`) are installed by
+``create_app`` after the error middleware. The endpoints are the declared :class:`~api.openapi.ApiRoutes`
+tables of :mod:`~api.auth.routes`, :mod:`~api.auth.user_routes`, :mod:`~api.auth.token_routes` and
+:mod:`~api.auth.audit_routes`, which ``create_app`` registers like every other module's table. This package
+does not import them: they import :mod:`api.openapi`, which imports :mod:`api.auth.authz`.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from api.auth import audit_routes, routes, token_routes, user_routes
 from api.auth.headers import security_headers
 from api.auth.secret import resolve_jwt_secret
 from api.auth.state import AUTH_CONFIG, AuthConfig
@@ -20,7 +23,7 @@ __all__ = ["setup_auth"]
 
 
 def setup_auth(app: web.Application) -> None:
-    """Add the auth endpoints, the security headers and the auth configuration to ``app``.
+    """Add the security headers and the auth configuration to ``app`` (the endpoints are registered apart).
 
     Needs ``app[SETTINGS]``. The JWT signing key is resolved here, once: from the settings, else generated
     into ``data_dir/jwt.secret`` (mode 0600) on first start and read from there afterwards.
@@ -31,6 +34,4 @@ def setup_auth(app: web.Application) -> None:
         access_token_ttl_s=settings.auth.access_token_ttl_s,
         refresh_token_ttl_s=settings.auth.refresh_token_ttl_s,
     )
-    for table in (routes.routes, user_routes.routes, token_routes.routes, audit_routes.routes):
-        app.router.add_routes(table)
     app.on_response_prepare.append(security_headers)

@@ -27,19 +27,6 @@ class Account:
     created_at: datetime
     updated_at: datetime
 
-    def to_json(self) -> dict[str, object]:
-        """The JSON form of the account."""
-        return {
-            "id": str(self.id),
-            "username": self.username,
-            "email": self.email,
-            "role": self.role,
-            "disabled": self.disabled,
-            "totp_enabled": self.totp_enabled,
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
-        }
-
 
 @dataclass(frozen=True)
 class Credentials:

@@ -30,18 +30,6 @@ class ApiToken:
     last_used_at: datetime | None
     expires_at: datetime | None
 
-    def to_json(self) -> dict[str, object]:
-        """The JSON form, without any secret."""
-        return {
-            "id": str(self.id),
-            "user_id": str(self.user_id),
-            "name": self.name,
-            "role": self.role,
-            "created_at": self.created_at.isoformat(),
-            "last_used_at": self.last_used_at.isoformat() if self.last_used_at else None,
-            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
-        }
-
 
 @dataclass(frozen=True)
 class TokenOwner:

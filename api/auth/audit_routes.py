@@ -5,19 +5,29 @@ from __future__ import annotations
 from aiohttp import web
 
 from api.auth.audit import AuditQuery, read_entries
-from api.auth.authz import require_role
-from api.auth.models import AuditParams
-from api.auth.validation import read_query
+from api.auth.models import AuditPage, AuditParams, AuditRecord
 from api.keys import STORES
+from api.openapi import ApiRoutes, query_of
 
-routes = web.RouteTableDef()
+routes = ApiRoutes()
 
 
-@routes.get("/api/audit", name="audit.list")
-async def list_audit(request: web.Request) -> web.Response:
+@routes.get(
+    "/api/audit",
+    name="audit.list",
+    summary="Read the audit log",
+    tag="users",
+    role="admin",
+    query=AuditParams,
+    response=AuditPage,
+)
+async def list_audit(request: web.Request) -> AuditPage:
     """Audit entries, newest first: ``actor``, ``since`` (ISO 8601), ``limit`` (≤ 1000), ``offset``."""
-    require_role(request, "admin")
-    params = read_query(request, AuditParams)
+    params = query_of(request, AuditParams)
     query = AuditQuery(params.actor, params.since, params.limit, params.offset)
     entries = await read_entries(request.app[STORES].pg, query)
-    return web.json_response({"entries": entries, "limit": params.limit, "offset": params.offset})
+    return AuditPage(
+        entries=[AuditRecord.model_validate(entry) for entry in entries],
+        limit=params.limit,
+        offset=params.offset,
+    )

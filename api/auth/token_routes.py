@@ -9,26 +9,42 @@ from aiohttp import web
 
 from api.auth.apitokens import create_api_token, list_api_tokens, revoke_api_token
 from api.auth.authz import require_principal
-from api.auth.models import TokenCreateBody
+from api.auth.models import ApiTokenCreated, ApiTokenList, ApiTokenOut, TokenCreateBody
 from api.auth.roles import role_at_least
 from api.auth.state import AUTH_CONFIG
-from api.auth.validation import read_json
 from api.errors import ApiError
 from api.keys import STORES
+from api.openapi import ApiRoutes, body_of
 
-routes = web.RouteTableDef()
+routes = ApiRoutes()
 
 
-@routes.get("/api/tokens", name="tokens.list")
-async def list_tokens(request: web.Request) -> web.Response:
+@routes.get(
+    "/api/tokens",
+    name="tokens.list",
+    summary="List one's API tokens",
+    tag="tokens",
+    role="viewer",
+    response=ApiTokenList,
+)
+async def list_tokens(request: web.Request) -> ApiTokenList:
     """The caller's live API tokens (without the tokens themselves)."""
     principal = require_principal(request)
     tokens = await list_api_tokens(request.app[STORES].pg, principal.user_id)
-    return web.json_response({"tokens": [token.to_json() for token in tokens]})
+    return ApiTokenList(tokens=[ApiTokenOut.model_validate(token, from_attributes=True) for token in tokens])
 
 
-@routes.post("/api/tokens", name="tokens.create")
-async def create_token(request: web.Request) -> web.Response:
+@routes.post(
+    "/api/tokens",
+    name="tokens.create",
+    summary="Create an API token",
+    tag="tokens",
+    role="viewer",
+    body=TokenCreateBody,
+    response=ApiTokenCreated,
+    status=201,
+)
+async def create_token(request: web.Request) -> ApiTokenCreated:
     """Create an API token with at most the caller's role; the answer holds the token, this one time only."""
     principal = require_principal(request)
     if principal.kind != "user":
@@ -38,7 +54,7 @@ async def create_token(request: web.Request) -> web.Response:
             "API tokens are created from a login session, not with another token",
             code="session_required",
         )
-    body = await read_json(request, TokenCreateBody)
+    body = body_of(request, TokenCreateBody)
     role = body.role or principal.role
     if not role_at_least(principal.role, role):
         raise ApiError(
@@ -51,10 +67,18 @@ async def create_token(request: web.Request) -> web.Response:
     record, token = await create_api_token(
         request.app[STORES].pg, principal.user_id, body.name, role, expires_at
     )
-    return web.json_response(record.to_json() | {"token": token}, status=201)
+    return ApiTokenCreated(**dict(ApiTokenOut.model_validate(record, from_attributes=True)), token=token)
 
 
-@routes.delete("/api/tokens/{id}", name="tokens.delete")
+@routes.route(
+    "DELETE",
+    "/api/tokens/{id}",
+    name="tokens.delete",
+    summary="Revoke an API token",
+    tag="tokens",
+    role="viewer",
+    status=204,
+)
 async def delete_token(request: web.Request) -> web.Response:
     """Revoke one of the caller's tokens (an administrator may revoke anyone's)."""
     principal = require_principal(request)

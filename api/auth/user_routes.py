@@ -19,16 +19,22 @@ from api.auth.accounts import (
     server_grants,
     update_account,
 )
-from api.auth.authz import require_role
-from api.auth.models import GrantsBody, UserCreateBody, UserUpdateBody
+from api.auth.models import (
+    AccountList,
+    AccountOut,
+    AccountWithGrants,
+    GrantsBody,
+    UserCreateBody,
+    UserUpdateBody,
+)
 from api.auth.sessions import end_all_sessions
 from api.auth.state import AUTH_CONFIG
-from api.auth.validation import read_json
 from api.errors import ApiError
 from api.keys import STORES
+from api.openapi import ApiRoutes, body_of
 from api.passwords import check_password_strength, hash_password
 
-routes = web.RouteTableDef()
+routes = ApiRoutes()
 
 
 def _user_id(request: web.Request) -> UUID:
@@ -64,46 +70,73 @@ async def _keep_an_admin(request: web.Request, account: Account) -> None:
         )
 
 
-async def _with_grants(request: web.Request, account: Account) -> dict[str, object]:
+def _out(account: Account) -> AccountOut:
+    return AccountOut.model_validate(account, from_attributes=True)
+
+
+async def _with_grants(request: web.Request, account: Account) -> AccountWithGrants:
     grants = await server_grants(request.app[STORES].pg, account.id)
-    return account.to_json() | {"grants": sorted(str(server) for server in grants)}
+    return AccountWithGrants(**dict(_out(account)), grants=sorted(grants))
 
 
-@routes.get("/api/users", name="users.list")
-async def list_users(request: web.Request) -> web.Response:
+@routes.get(
+    "/api/users", name="users.list", summary="List accounts", tag="users", role="admin", response=AccountList
+)
+async def list_users(request: web.Request) -> AccountList:
     """Every account."""
-    require_role(request, "admin")
     accounts = await list_accounts(request.app[STORES].pg)
-    return web.json_response({"users": [account.to_json() for account in accounts]})
+    return AccountList(users=[_out(account) for account in accounts])
 
 
-@routes.post("/api/users", name="users.create")
-async def create_user(request: web.Request) -> web.Response:
+@routes.post(
+    "/api/users",
+    name="users.create",
+    summary="Create an account",
+    tag="users",
+    role="admin",
+    body=UserCreateBody,
+    response=AccountOut,
+    status=201,
+)
+async def create_user(request: web.Request) -> AccountOut:
     """Create an account with a password that passes the strength check."""
-    require_role(request, "admin")
-    body = await read_json(request, UserCreateBody)
+    body = body_of(request, UserCreateBody)
     password_hash = await asyncio.to_thread(hash_password, _strong(body.password))
     account = await create_account(
         request.app[STORES].pg, body.username, password_hash, body.role, body.email
     )
     if account is None:
         raise ApiError(409, f"the username {body.username!r} is taken", code="username_taken")
-    return web.json_response(account.to_json(), status=201)
+    return _out(account)
 
 
-@routes.get("/api/users/{id}", name="users.get")
-async def get_user(request: web.Request) -> web.Response:
+@routes.get(
+    "/api/users/{id}",
+    name="users.get",
+    summary="One account with its grants",
+    tag="users",
+    role="admin",
+    response=AccountWithGrants,
+)
+async def get_user(request: web.Request) -> AccountWithGrants:
     """One account with its server grants."""
-    require_role(request, "admin")
     account = await _existing(request, _user_id(request))
-    return web.json_response(await _with_grants(request, account))
+    return await _with_grants(request, account)
 
 
-@routes.patch("/api/users/{id}", name="users.update")
-async def update_user(request: web.Request) -> web.Response:
+@routes.route(
+    "PATCH",
+    "/api/users/{id}",
+    name="users.update",
+    summary="Change an account",
+    tag="users",
+    role="admin",
+    body=UserUpdateBody,
+    response=AccountWithGrants,
+)
+async def update_user(request: web.Request) -> AccountWithGrants:
     """Change role, disabled state, e-mail or (reset) password; a reset or disabling ends all sessions."""
-    require_role(request, "admin")
-    body = await read_json(request, UserUpdateBody)
+    body = body_of(request, UserUpdateBody)
     stores, config = request.app[STORES], request.app[AUTH_CONFIG]
     account = await _existing(request, _user_id(request))
     if (body.role is not None and body.role != "admin") or body.disabled:
@@ -118,13 +151,20 @@ async def update_user(request: web.Request) -> web.Response:
         raise ApiError(404, f"no such user: {account.id}")
     if new_hash is not None or body.disabled:
         await end_all_sessions(stores.pg, account.id, now=config.clock(), password_hash=new_hash)
-    return web.json_response(await _with_grants(request, updated))
+    return await _with_grants(request, updated)
 
 
-@routes.delete("/api/users/{id}", name="users.delete")
+@routes.route(
+    "DELETE",
+    "/api/users/{id}",
+    name="users.delete",
+    summary="Delete an account",
+    tag="users",
+    role="admin",
+    status=204,
+)
 async def delete_user(request: web.Request) -> web.Response:
     """Delete an account with its tokens and grants."""
-    require_role(request, "admin")
     account = await _existing(request, _user_id(request))
     await _keep_an_admin(request, account)
     if not await delete_account(request.app[STORES].pg, account.id):
@@ -132,14 +172,22 @@ async def delete_user(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-@routes.put("/api/users/{id}/grants", name="users.grants")
-async def put_grants(request: web.Request) -> web.Response:
+@routes.route(
+    "PUT",
+    "/api/users/{id}/grants",
+    name="users.grants",
+    summary="Replace an account's server grants",
+    tag="users",
+    role="admin",
+    body=GrantsBody,
+    response=AccountWithGrants,
+)
+async def put_grants(request: web.Request) -> AccountWithGrants:
     """Replace the servers the user may access (admins see all servers regardless)."""
-    require_role(request, "admin")
-    body = await read_json(request, GrantsBody)
+    body = body_of(request, GrantsBody)
     account = await _existing(request, _user_id(request))
     try:
         await replace_grants(request.app[STORES].pg, account.id, set(body.server_ids))
     except UnknownServerError:
         raise ApiError(422, "a server in server_ids does not exist", code="unknown_server") from None
-    return web.json_response(await _with_grants(request, account))
+    return await _with_grants(request, account)
