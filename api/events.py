@@ -1,10 +1,11 @@
-"""``GET /api/events``: live status changes and scrapes as Server-Sent Events.
+"""``GET /api/events``: live status changes, scrapes and alert changes as Server-Sent Events.
 
 One :class:`Broker` per application holds the only Redis subscription (to
-:data:`~collector.storage.keys.EVENTS_STATUS` and :data:`~collector.storage.keys.EVENTS_SCRAPE`) and fans each
-message out to the open streams whose caller may see its server. Every stream has a bounded queue that drops
-its oldest message when the client reads too slowly, so one slow browser cannot hold the broker back or grow
-memory. A stream sends a ``retry:`` hint first, a comment line every ``heartbeat_s`` seconds (which keeps
+:data:`~collector.storage.keys.EVENTS_STATUS`, :data:`~collector.storage.keys.EVENTS_SCRAPE` and
+:data:`~collector.storage.keys.EVENTS_ALERTS`) and fans each message out to the open streams whose caller may
+see its server (an alert that names no server reaches admins only). Every stream has a bounded queue that
+drops its oldest message when the client reads too slowly, so one slow browser cannot hold the broker back or
+grow memory. A stream sends a ``retry:`` hint first, a comment line every ``heartbeat_s`` seconds (which keeps
 proxies from timing out an idle connection and finds clients that went away), and ends when the app shuts
 down.
 
@@ -36,15 +37,16 @@ from api.auth.middleware import auth_middleware, unauthorized
 from api.auth.tokens import API_TOKEN_PREFIX
 from api.keys import STORES
 from api.openapi import ApiRoutes, QueryModel
-from collector.storage.keys import EVENTS_SCRAPE, EVENTS_STATUS
+from collector.storage.keys import EVENTS_ALERTS, EVENTS_SCRAPE, EVENTS_STATUS
 
 log = structlog.get_logger(__name__)
 
 EVENTS_PATH: Final = "/api/events"
-EventName = Literal["status", "scrape"]
+EventName = Literal["status", "scrape", "alert"]
 _EVENT_OF_CHANNEL: Final[dict[bytes, EventName]] = {
     EVENTS_STATUS.encode(): "status",
     EVENTS_SCRAPE.encode(): "scrape",
+    EVENTS_ALERTS.encode(): "alert",
 }
 _POLL_S = 1.0
 _FIRST_RETRY_DELAY_S = 0.2
@@ -173,7 +175,7 @@ class Broker:
         while True:
             try:
                 async with redis.pubsub(ignore_subscribe_messages=True) as pubsub:
-                    await pubsub.subscribe(EVENTS_STATUS, EVENTS_SCRAPE)
+                    await pubsub.subscribe(EVENTS_STATUS, EVENTS_SCRAPE, EVENTS_ALERTS)
                     self.ready.set()
                     delay_s = _FIRST_RETRY_DELAY_S
                     while True:
@@ -213,7 +215,7 @@ routes = ApiRoutes()
 
 @routes.get(
     EVENTS_PATH,
-    summary="Live status changes and scrapes (Server-Sent Events)",
+    summary="Live status changes, scrapes and alert changes (Server-Sent Events)",
     tag="monitoring",
     role="viewer",
     query=EventsQuery,
@@ -221,7 +223,9 @@ routes = ApiRoutes()
 )
 async def events_stream(request: web.Request) -> web.StreamResponse:
     """An endless ``text/event-stream``: ``status`` events when a server's status changes, ``scrape`` events
-    after every scrape, each a JSON object with its ``server_id``, limited to the servers the caller may see.
+    after every scrape and ``alert`` events when an alert fires or resolves (the alert as the
+    engine publishes it: fingerprint, name, state, severity, labels, title, message, times), each a JSON
+    object with its ``server_id``, limited to the servers the caller may see.
     Comment lines every 15 s keep the connection alive. The stream ends after 15 minutes (browsers reconnect
     by themselves, re-checking the token and grants) and when the server shuts down.
     """

@@ -27,8 +27,10 @@ from api.app import create_app
 from api.events import BROKER, STREAM_CONFIG, Message, Subscriber, encode_event, parse_message
 from api.keys import STORES
 from api.openapi import openapi_document
+from collector.alerts.engine import alert_json
+from collector.alerts.model import Alert, fingerprint
 from collector.settings import Settings
-from collector.storage.keys import EVENTS_SCRAPE, EVENTS_STATUS
+from collector.storage.keys import EVENTS_ALERTS, EVENTS_SCRAPE, EVENTS_STATUS
 from tests.api.auth.conftest import Client, bearer, login, make_server, make_user, session
 
 READ_TIMEOUT_S = 5.0
@@ -176,6 +178,56 @@ async def test_scrape_messages_are_scrape_events(
     assert frame.event == "scrape" and frame.json()["up"] is True
 
 
+def firing_alert(server_id: uuid.UUID | None) -> Alert:
+    """A firing alert of ``server_id`` (None: an alert that names no server)."""
+    labels = {"alertname": "HighCpu", "severity": "warning"}
+    if server_id is not None:
+        labels["server_id"] = str(server_id)
+    return Alert(
+        fingerprint=fingerprint(labels),
+        rule_id="HighCpu-rule",
+        server_id=server_id,
+        severity="warning",
+        state="firing",
+        labels=labels,
+        annotations={"title": "HighCpu on host", "message": "cpu is 95%"},
+        value=95.0,
+        active_since=time.time() - 60,
+        fired_at=time.time(),
+    )
+
+
+async def test_alert_messages_are_alert_events_for_those_who_may_see_their_server(
+    client: Client, app: web.Application, pool: asyncpg.Pool
+) -> None:
+    viewer, viewer_headers = await session(client, pool, "viewer")
+    _, admin_headers = await session(client, pool, "admin")
+    granted, other = await make_server(pool), await make_server(pool)
+    await pool.execute("INSERT INTO server_grants (user_id, server_id) VALUES ($1, $2)", viewer.id, granted)
+    redis = app[STORES].redis
+    async with (
+        await open_stream(client, viewer_headers) as viewer_stream,
+        await open_stream(client, admin_headers) as admin_stream,
+    ):
+        # Shaped as the engine publishes them; the one without a server is an admin's only.
+        await redis.publish(EVENTS_ALERTS, json.dumps(alert_json(firing_alert(None))))
+        await redis.publish(EVENTS_ALERTS, json.dumps(alert_json(firing_alert(other))))
+        await redis.publish(EVENTS_ALERTS, json.dumps(alert_json(firing_alert(granted))))
+        seen = await next_event_of(viewer_stream, {granted, other})
+        serverless = await read_frame(admin_stream)
+        while serverless.event is None or serverless.json().get("server_id") is not None:
+            serverless = await read_frame(admin_stream)
+        first = await next_event_of(admin_stream, {granted, other})
+        second = await next_event_of(admin_stream, {granted, other})
+    assert seen.event == "alert" and uuid.UUID(seen.json()["server_id"]) == granted
+    assert seen.json()["state"] == "firing" and seen.json()["title"] == "HighCpu on host"
+    assert serverless.event == "alert"
+    assert [(f.event, uuid.UUID(f.json()["server_id"])) for f in (first, second)] == [
+        ("alert", other),
+        ("alert", granted),
+    ]
+
+
 async def test_idle_stream_sends_heartbeat_comments(settings: Settings) -> None:
     app = create_app(settings)
     app[STREAM_CONFIG] = dataclasses.replace(app[STREAM_CONFIG], heartbeat_s=0.1)
@@ -247,6 +299,12 @@ SERVER = uuid.UUID("6f1c2a9e-0000-4000-8000-000000000001")
             Message("status", f'{{"server_id":"{SERVER}","status":"down"}}', SERVER),
         ),
         (EVENTS_SCRAPE.encode(), b'{"up": false}', Message("scrape", '{"up":false}', None)),
+        (
+            EVENTS_ALERTS.encode(),
+            b'{"server_id": "%s", "state": "firing"}' % str(SERVER).encode(),
+            Message("alert", f'{{"server_id":"{SERVER}","state":"firing"}}', SERVER),
+        ),
+        (EVENTS_ALERTS.encode(), b'{"server_id": null}', Message("alert", '{"server_id":null}', None)),
         (EVENTS_SCRAPE.encode(), b'{"server_id": "nope"}', Message("scrape", '{"server_id":"nope"}', None)),
         (EVENTS_SCRAPE.encode(), b"not json", None),
         (EVENTS_SCRAPE.encode(), b"[1, 2]", None),
