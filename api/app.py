@@ -13,14 +13,28 @@ from pathlib import Path
 
 from aiohttp import web
 
-from api import docs, events, logs, monitoring, servers, stats
-from api.auth import setup_auth
+from api import (
+    alert_rules,
+    alerts,
+    channels,
+    docs,
+    events,
+    logs,
+    monitoring,
+    processes,
+    servers,
+    silences,
+    stats,
+)
+from api.auth import audit_routes, setup_auth, token_routes, user_routes
+from api.auth import routes as auth_routes
 from api.auth.audit import audit_middleware
 from api.auth.middleware import auth_middleware
 from api.errors import error_middleware
 from api.health import health
 from api.keys import REGISTRIES, SCHEDULER_STATE, SETTINGS, STORES, VERSION
 from api.openapi import setup_openapi
+from api.ratelimit import rate_limit_middleware
 from api.selfmetrics import metrics, process_registry
 from collector.settings import Settings
 from collector.storage.connections import open_stores
@@ -41,7 +55,13 @@ def _absent_scheduler() -> dict[str, object]:
 def create_app(settings: Settings, *, dashboard_dir: Path | None = None) -> web.Application:
     """Build the API application for ``settings``; stores are opened when the app starts."""
     app = web.Application(
-        middlewares=[error_middleware, auth_middleware, audit_middleware], client_max_size=1 << 20
+        middlewares=[
+            error_middleware,
+            auth_middleware,
+            rate_limit_middleware(settings.rate_limit),
+            audit_middleware,
+        ],
+        client_max_size=1 << 20,
     )
     app[SETTINGS] = settings
     app[VERSION] = package_version()
@@ -57,17 +77,53 @@ def create_app(settings: Settings, *, dashboard_dir: Path | None = None) -> web.
     app.router.add_get("/api/health", health)
     app.router.add_get("/metrics", metrics)
     setup_auth(app)
-    for table in (docs.routes, monitoring.routes, servers.routes, stats.routes):
+    for auth_table in (auth_routes.routes, user_routes.routes, token_routes.routes, audit_routes.routes):
+        auth_table.register(app)
+    monitoring.setup_fleet(app)
+    for table in (
+        docs.routes,
+        monitoring.routes,
+        processes.routes,
+        servers.routes,
+        stats.routes,
+        channels.routes,
+        alert_rules.routes,
+        silences.routes,
+        alerts.routes,
+    ):
         table.register(app)
     logs.routes.register(app)
     events.setup_events(app)
     setup_openapi(app)
     if dashboard_dir is not None and (dashboard_dir / "index.html").is_file():
-        index = dashboard_dir / "index.html"
-
-        async def dashboard_index(_: web.Request) -> web.FileResponse:
-            return web.FileResponse(index)
-
-        app.router.add_get("/", dashboard_index)
-        app.router.add_static("/static/", dashboard_dir, follow_symlinks=False)
+        serve_dashboard(app, dashboard_dir)
     return app
+
+
+DASHBOARD_ASSET_DIRS = ("js", "css", "img")
+"""The dashboard's own folders served under ``/static/``; ``node_modules/`` and the npm files never are."""
+UPLOT_DIST = Path("node_modules", "uplot", "dist")
+"""uPlot's built files (``npm ci`` in ``dashboards/``), served at ``/static/vendor/uplot/``."""
+
+
+async def _revalidate(request: web.Request, response: web.StreamResponse) -> None:
+    # No build step means no content-hashed names: let browsers keep files but ask (If-Modified-Since) each
+    # time, so a new version is seen on the next load and an unchanged file costs a 304.
+    if not request.path.startswith("/api/") and request.path != "/metrics":
+        response.headers.setdefault("Cache-Control", "no-cache")
+
+
+def serve_dashboard(app: web.Application, dashboard_dir: Path) -> None:
+    """Serve ``index.html`` at ``/``, the dashboard's folders and uPlot under ``/static/``."""
+    index = dashboard_dir / "index.html"
+
+    async def dashboard_index(_: web.Request) -> web.FileResponse:
+        return web.FileResponse(index)
+
+    app.router.add_get("/", dashboard_index)
+    for name in DASHBOARD_ASSET_DIRS:
+        if (dashboard_dir / name).is_dir():
+            app.router.add_static(f"/static/{name}/", dashboard_dir / name, follow_symlinks=False)
+    if (dashboard_dir / UPLOT_DIST).is_dir():
+        app.router.add_static("/static/vendor/uplot/", dashboard_dir / UPLOT_DIST, follow_symlinks=False)
+    app.on_response_prepare.append(_revalidate)

@@ -19,10 +19,11 @@ from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
 
 from api.auth.authz import allowed_servers, require_server
 from api.errors import ApiError
+from api.fleet import FleetCache, encode_listing
 from api.keys import STORES
 from api.openapi import ApiRoutes, BodyModel, QueryModel, body_of, query_of
 from collector.storage.history_read import Metric, server_history
-from collector.storage.live_read import ServerStatus, get_server, list_servers, redis_stats
+from collector.storage.live_read import ServerStatus, get_server, matches, redis_stats
 from collector.storage.pgstats import postgres_stats
 from collector.storage.summary import Status
 
@@ -244,7 +245,7 @@ routes = ApiRoutes()
 def _server_out(server: ServerStatus) -> ServerOut:
     return ServerOut(
         server_id=server.server_id,
-        name=server.labels.get("name") or server.instance,
+        name=_name(server),
         status=server.status,
         last_scrape=server.last_scrape,
         last_error=server.last_error,
@@ -256,14 +257,38 @@ def _server_out(server: ServerStatus) -> ServerOut:
     )
 
 
-async def _servers(request: web.Request, filters: _ServerFilters) -> ServerList:
+def _name(server: ServerStatus) -> str:
+    return server.labels.get("name") or server.instance
+
+
+def _encode(server: ServerStatus) -> bytes:
+    return _server_out(server).model_dump_json(by_alias=True).encode()
+
+
+def _order(server: ServerStatus) -> tuple[str, str]:
+    return _name(server).casefold(), server.server_id
+
+
+FLEET = web.AppKey("fleet", FleetCache)
+"""The listing's snapshot: see :mod:`api.fleet`."""
+
+
+def setup_fleet(app: web.Application) -> None:
+    """Give ``app`` the snapshot cache the servers listing answers from."""
+    app[FLEET] = FleetCache(_encode, _order)
+
+
+async def _servers(request: web.Request, filters: _ServerFilters) -> web.Response:
     allowed = await allowed_servers(request)
-    found = await list_servers(
-        request.app[STORES].redis, status=filters.status, name=filters.name, label=filters.label_pair()
-    )
-    visible = [s for s in found if allowed is None or UUID(s.server_id) in allowed]
-    servers = sorted((_server_out(s) for s in visible), key=lambda s: (s.name.casefold(), s.server_id))
-    return ServerList(servers=servers, total=len(servers))
+    snapshot = await request.app[FLEET].snapshot(request.app[STORES].redis)
+    label = filters.label_pair()
+    entries = [
+        entry
+        for entry in snapshot.entries
+        if (allowed is None or entry.server_id in allowed)
+        and matches(entry.status, filters.status, filters.name, label)
+    ]
+    return web.Response(body=encode_listing(entries), content_type="application/json")
 
 
 @routes.get(
@@ -274,7 +299,7 @@ async def _servers(request: web.Request, filters: _ServerFilters) -> ServerList:
     query=ServerQuery,
     response=ServerList,
 )
-async def servers_get(request: web.Request) -> ServerList:
+async def servers_get(request: web.Request) -> web.Response:
     """Every server's live status from Redis, filtered by status, name and label, sorted by name."""
     return await _servers(request, query_of(request, ServerQuery))
 
@@ -287,7 +312,7 @@ async def servers_get(request: web.Request) -> ServerList:
     body=ServerBody,
     response=ServerList,
 )
-async def servers_post(request: web.Request) -> ServerList:
+async def servers_post(request: web.Request) -> web.Response:
     """As the GET form, with the filters as a JSON body."""
     return await _servers(request, body_of(request, ServerBody))
 

@@ -8,7 +8,7 @@ name no server are visible to everyone who may read the log; the others only to 
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Literal
@@ -63,6 +63,45 @@ async def record_event(
     )
     assert row is not None  # INSERT … RETURNING always answers one row
     return _event(row)
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    """An event not written yet (see :func:`record_events`)."""
+
+    at: datetime
+    level: Level
+    source: str
+    message: str
+    server_id: UUID | None = None
+    detail: Mapping[str, object] | None = None
+
+
+async def record_events(pool: asyncpg.Pool, events: Sequence[PendingEvent]) -> None:
+    """Append several events in one statement, at their own times.
+
+    A server id with no ``servers`` row (a target the history writer has not registered yet, or a server
+    deleted meanwhile) is written as null rather than failing the batch.
+    """
+    if not events:
+        return
+    for event in events:
+        if event.level not in LEVELS:
+            raise ValueError(f"unknown event level {event.level!r}: expected one of {', '.join(LEVELS)}")
+    await pool.execute(
+        """INSERT INTO events (at, level, source, server_id, message, detail)
+           SELECT u.at, u.level, u.source, s.id, u.message, u.detail::jsonb
+           FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::text[])
+                WITH ORDINALITY AS u(at, level, source, server_id, message, detail, n)
+           LEFT JOIN servers s ON s.id = u.server_id
+           ORDER BY u.n""",
+        [e.at for e in events],
+        [e.level for e in events],
+        [e.source for e in events],
+        [e.server_id for e in events],
+        [e.message for e in events],
+        [None if e.detail is None else json.dumps(e.detail) for e in events],
+    )
 
 
 async def query_events(

@@ -104,9 +104,10 @@ def parse_status(server_id: str, data: bytes | str) -> ServerStatus | None:
     )
 
 
-def _matches(
+def matches(
     server: ServerStatus, status: str | None, name: str | None, label: tuple[str, str] | None
 ) -> bool:
+    """Whether ``server`` passes the listing's filters (see :func:`list_servers`); None means any."""
     if status is not None and server.status != status:
         return False
     if name is not None:
@@ -115,6 +116,19 @@ def _matches(
         if not any(needle in hay.casefold() for hay in haystacks):
             return False
     return label is None or server.labels.get(label[0]) == label[1]
+
+
+async def status_documents(redis: aioredis.Redis) -> list[tuple[str, bytes]]:
+    """Every indexed server's id and raw status document, in two round trips (expired ones left out)."""
+    ids = [_text(raw) for raw in await redis.zrange(keys.SERVERS_INDEX, 0, -1)]
+    if not ids:
+        return []
+    pipe = redis.pipeline(transaction=False)
+    for server_id in ids:
+        pipe.get(keys.server_status(server_id))
+    replies: list[bytes | None] = await pipe.execute()
+    # An index entry outlives its status by up to one batch: skip what has expired.
+    return [(server_id, raw) for server_id, raw in zip(ids, replies, strict=True) if raw is not None]
 
 
 async def list_servers(
@@ -129,18 +143,10 @@ async def list_servers(
     Filters: ``status`` exactly; ``name`` as a case-insensitive substring of the instance, the ``name``
     label or the server id; ``label`` as a (name, value) pair the server's labels must hold.
     """
-    ids = [_text(raw) for raw in await redis.zrange(keys.SERVERS_INDEX, 0, -1)]
-    if not ids:
-        return []
-    pipe = redis.pipeline(transaction=False)
-    for server_id in ids:
-        pipe.get(keys.server_status(server_id))
-    replies: list[bytes | None] = await pipe.execute()
     servers = []
-    for server_id, raw in zip(ids, replies, strict=True):
-        # An index entry outlives its status by up to one batch: skip what has expired.
-        server = parse_status(server_id, raw) if raw is not None else None
-        if server is not None and _matches(server, status, name, label):
+    for server_id, raw in await status_documents(redis):
+        server = parse_status(server_id, raw)
+        if server is not None and matches(server, status, name, label):
             servers.append(server)
     servers.sort(key=lambda s: (s.job, s.instance, s.server_id))
     return servers

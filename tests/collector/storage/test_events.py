@@ -11,7 +11,14 @@ import pytest
 
 from collector.settings import Settings
 from collector.storage.connections import open_stores
-from collector.storage.events import Level, levels_at_least, query_events, record_event
+from collector.storage.events import (
+    Level,
+    PendingEvent,
+    levels_at_least,
+    query_events,
+    record_event,
+    record_events,
+)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -137,3 +144,28 @@ async def test_deleting_a_server_keeps_its_events_without_the_server(pool: async
     await pool.execute("DELETE FROM servers WHERE id = $1", server)
     events, _ = await query_events(pool)
     assert [(e.id, e.server_id) for e in events] == [(recorded.id, None)]
+
+
+async def test_record_events_writes_a_batch_at_its_own_times_and_nulls_unknown_servers(
+    pool: asyncpg.Pool,
+) -> None:
+    known = await make_server(pool)
+    await record_events(
+        pool,
+        [
+            PendingEvent(T0, "error", "scrape", "web-1 is down", known, {"error": "timeout"}),
+            PendingEvent(T0 + timedelta(seconds=15), "info", "scrape", "not registered yet", uuid.uuid4()),
+        ],
+    )
+    events, total = await query_events(pool, source="scrape")
+    assert total == 2
+    assert [(e.at, e.level, e.server_id, e.message) for e in events] == [
+        (T0 + timedelta(seconds=15), "info", None, "not registered yet"),
+        (T0, "error", known, "web-1 is down"),
+    ]
+    assert events[1].detail == {"error": "timeout"}
+
+
+async def test_record_events_refuses_an_unknown_level(pool: asyncpg.Pool) -> None:
+    with pytest.raises(ValueError, match="unknown event level"):
+        await record_events(pool, [PendingEvent(T0, "loud", "scrape", "x")])  # type: ignore[arg-type]

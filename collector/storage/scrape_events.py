@@ -1,0 +1,146 @@
+"""Targets going down and coming back, written to the event log (``/api/monitoring/logs``).
+
+A wave observer of the storage pipeline: it remembers whether each target's last scrape succeeded and, when
+that changes, queues one event: ``error`` when a target that was up fails (with the scrape's error), ``info``
+when it is up again (with how long it was down), ``warning`` when a target's first scrape fails. Steady
+failures are not repeated: one event per change, not per scrape, so a fleet with a dead host does not flood
+the log.
+
+Observing is synchronous and cheap; a task of its own writes the queued events in batches. While PostgreSQL
+is away the events wait in a bounded queue (the oldest dropped first, counted) and the task retries with a
+capped backoff, so the log never holds up scraping or storage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+import structlog
+
+from collector.scrape.result import ScrapeResult
+from collector.storage.events import PendingEvent, record_events
+from collector.storage.summary import ServerSummary
+
+log = structlog.get_logger(__name__)
+
+SOURCE = "scrape"
+"""The event log's ``source`` of these events."""
+
+
+@dataclass(frozen=True)
+class ScrapeEventOptions:
+    """Bounds and pacing of the event writer."""
+
+    max_pending: int = 10_000
+    batch_max: int = 500
+    retry_initial_s: float = 1.0
+    retry_max_s: float = 60.0
+
+
+@dataclass(slots=True)
+class _Seen:
+    up: bool
+    since_ms: int
+
+
+def _instant(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+class ScrapeEventLog:
+    """Turns changes of targets' health into event-log rows; see the module docstring."""
+
+    def __init__(self, pool: asyncpg.Pool, options: ScrapeEventOptions | None = None) -> None:
+        self._pool = pool
+        self._options = options or ScrapeEventOptions()
+        self._seen: dict[str, _Seen] = {}
+        self._pending: deque[PendingEvent] = deque()
+        self._ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.dropped = 0
+        """Events dropped because the queue was full while PostgreSQL was away."""
+
+    def observe(self, results: Sequence[ScrapeResult], _summaries: Mapping[str, ServerSummary]) -> None:
+        """Queue an event for every target whose health changed with this wave."""
+        for result in results:
+            target = result.target
+            seen = self._seen.get(target.identity)
+            if seen is not None and seen.up == result.up:
+                continue
+            self._seen[target.identity] = _Seen(result.up, result.timestamp_ms)
+            event = _event_of(result, seen)
+            if event is not None:
+                self._queue(event)
+
+    def forget(self, identity: str) -> None:
+        """Drop what is remembered of a target that is no longer scraped."""
+        self._seen.pop(identity, None)
+
+    def _queue(self, event: PendingEvent) -> None:
+        if len(self._pending) >= self._options.max_pending:
+            self._pending.popleft()
+            self.dropped += 1
+        self._pending.append(event)
+        self._ready.set()
+
+    def start(self) -> None:
+        """Start the writing task."""
+        self._task = asyncio.create_task(self._run(), name="scrape-events")
+
+    async def close(self, timeout_s: float = 5.0) -> None:
+        """Write what is queued, within ``timeout_s``, then stop."""
+        if self._task is None:
+            return
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        with contextlib.suppress(TimeoutError, OSError, asyncpg.PostgresError):
+            async with asyncio.timeout(timeout_s):
+                while self._pending:
+                    await self._write_some()
+
+    async def _run(self) -> None:
+        delay_s = self._options.retry_initial_s
+        while True:
+            if not self._pending:
+                self._ready.clear()
+                await self._ready.wait()
+            try:
+                await self._write_some()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("event log unavailable, events kept", error=str(exc), retry_in_s=delay_s)
+                await asyncio.sleep(delay_s)
+                delay_s = min(self._options.retry_max_s, delay_s * 2)
+            else:
+                delay_s = self._options.retry_initial_s
+
+    async def _write_some(self) -> None:
+        batch = [self._pending[i] for i in range(min(len(self._pending), self._options.batch_max))]
+        await record_events(self._pool, batch)
+        for _ in batch:
+            self._pending.popleft()
+
+
+def _event_of(result: ScrapeResult, before: _Seen | None) -> PendingEvent | None:
+    target = result.target
+    detail: dict[str, object] = {"job": target.job, "instance": target.instance}
+    at = _instant(result.timestamp_ms)
+    if not result.up:
+        detail.update(error=result.error, reason=result.error_reason)
+        if before is None:
+            message = f"first scrape of {target.instance} ({target.job}) failed: {result.error}"
+            return PendingEvent(at, "warning", SOURCE, message, target.server_id, detail)
+        message = f"{target.instance} ({target.job}) is down: {result.error}"
+        return PendingEvent(at, "error", SOURCE, message, target.server_id, detail)
+    if before is None:
+        return None
+    down_s = max(0.0, (result.timestamp_ms - before.since_ms) / 1000)
+    detail["down_s"] = round(down_s, 3)
+    message = f"{target.instance} ({target.job}) is up again after {down_s:.0f} s down"
+    return PendingEvent(at, "info", SOURCE, message, target.server_id, detail)
