@@ -3,11 +3,13 @@
 One :class:`Broker` per application holds the only Redis subscription (to
 :data:`~collector.storage.keys.EVENTS_STATUS`, :data:`~collector.storage.keys.EVENTS_SCRAPE` and
 :data:`~collector.storage.keys.EVENTS_ALERTS`) and fans each message out to the open streams whose caller may
-see its server (an alert that names no server reaches admins only). Every stream has a bounded queue that
-drops its oldest message when the client reads too slowly, so one slow browser cannot hold the broker back or
-grow memory. A stream sends a ``retry:`` hint first, a comment line every ``heartbeat_s`` seconds (which keeps
-proxies from timing out an idle connection and finds clients that went away), and ends when the app shuts
-down.
+see its server (an alert that names no server reaches admins only). Every stream has a bounded queue. A
+scrape message carries the server's whole current summary, so a queued one that a newer scrape of the same
+server arrives behind is replaced, not kept: a client that reads slower than a fleet's wave comes in still
+gets every server's latest values. Past the bound the oldest message is dropped, so one slow browser cannot
+hold the broker back or grow memory. A stream sends a ``retry:`` hint first, a comment line every
+``heartbeat_s`` seconds (which keeps proxies from timing out an idle connection and finds clients that went
+away), and ends when the app shuts down.
 
 A browser's ``EventSource`` cannot send an ``Authorization`` header, so this route alone also takes the
 access token as ``?access_token=``. URLs end up in access logs and browser history, so only the short-lived
@@ -19,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections import deque
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Final, Literal
@@ -60,8 +62,8 @@ class StreamConfig:
     heartbeat_s: float = 15.0
     retry_ms: int = 5000
     """The reconnection delay a browser is told to use."""
-    queue_size: int = 256
-    """Messages kept per stream before the oldest is dropped."""
+    queue_size: int = 4096
+    """Messages kept per stream before the oldest is dropped (scrapes count once per server)."""
     max_age_s: float = 900.0
     """A stream ends after this long and the client reconnects: the caller is authenticated and its grants
     read when a stream opens, so this bounds how long a revoked token or a withdrawn grant keeps streaming."""
@@ -78,23 +80,42 @@ class Message:
 
 @dataclass(eq=False)
 class Subscriber:
-    """One open stream's view of the broker: the servers it may see and its bounded queue."""
+    """One open stream's view of the broker: the servers it may see and its bounded, coalescing queue."""
 
     allowed: frozenset[UUID] | None
     """None for every server (an admin)."""
-    queue: deque[Message]
+    queue_size: int
+    queue: OrderedDict[object, Message] = field(default_factory=OrderedDict)
+    """Queued messages in arrival order; a scrape is keyed by its server, so a newer one replaces it."""
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     closed: bool = False
     dropped: int = 0
+    coalesced: int = 0
+    _serial: int = 0
 
     def offer(self, message: Message) -> None:
-        """Queue ``message`` if this stream may see it, dropping the oldest queued one when full."""
+        """Queue ``message`` if this stream may see it (see the module docstring for what is replaced)."""
         if self.allowed is not None and message.server_id not in self.allowed:
             return
-        if len(self.queue) == self.queue.maxlen:
+        key: object
+        if message.event == "scrape" and message.server_id is not None:
+            key = message.server_id
+            if self.queue.pop(key, None) is not None:
+                self.coalesced += 1
+        else:
+            self._serial += 1
+            key = self._serial
+        if len(self.queue) >= self.queue_size:
+            self.queue.popitem(last=False)
             self.dropped += 1
-        self.queue.append(message)
+        self.queue[key] = message
         self.wake.set()
+
+    def take(self) -> list[Message]:
+        """Everything queued, oldest first, and an empty queue."""
+        messages = list(self.queue.values())
+        self.queue.clear()
+        return messages
 
     def close(self) -> None:
         """End the stream: its handler sends what is queued and returns."""
@@ -147,9 +168,7 @@ class Broker:
     @contextlib.contextmanager
     def subscribe(self, allowed: set[UUID] | None) -> Iterator[Subscriber]:
         """A subscriber for the duration of the ``with`` block."""
-        subscriber = Subscriber(
-            None if allowed is None else frozenset(allowed), deque(maxlen=self._queue_size)
-        )
+        subscriber = Subscriber(None if allowed is None else frozenset(allowed), self._queue_size)
         if self.closed:
             subscriber.close()
         self._subscribers.add(subscriber)
@@ -248,9 +267,7 @@ async def events_stream(request: web.Request) -> web.StreamResponse:
             while True:
                 await subscriber.wait(min(config.heartbeat_s, max(0.0, ends_at - loop.time())))
                 if subscriber.queue:
-                    frames = b"".join(encode_event(m) for m in subscriber.queue)
-                    subscriber.queue.clear()
-                    await response.write(frames)
+                    await response.write(b"".join(encode_event(m) for m in subscriber.take()))
                 elif subscriber.closed or loop.time() >= ends_at:
                     await response.write_eof()
                     break
@@ -261,7 +278,11 @@ async def events_stream(request: web.Request) -> web.StreamResponse:
             log.debug("event stream client gone")
         finally:
             if subscriber.dropped:
-                log.info("slow event stream dropped messages", dropped=subscriber.dropped)
+                log.info(
+                    "slow event stream dropped messages",
+                    dropped=subscriber.dropped,
+                    coalesced=subscriber.coalesced,
+                )
     return response
 
 

@@ -13,7 +13,6 @@ import dataclasses
 import json
 import time
 import uuid
-from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -271,20 +270,38 @@ async def test_streams_end_when_the_server_shuts_down(settings: Settings) -> Non
 
 
 def test_slow_subscriber_drops_the_oldest_message() -> None:
-    subscriber = Subscriber(allowed=None, queue=deque(maxlen=2))
+    subscriber = Subscriber(allowed=None, queue_size=2)
     for n in range(3):
         subscriber.offer(Message("scrape", str(n), uuid.uuid4()))
-    assert [m.data for m in subscriber.queue] == ["1", "2"]
-    assert subscriber.dropped == 1
+    assert [m.data for m in subscriber.take()] == ["1", "2"]
+    assert subscriber.dropped == 1 and not subscriber.queue
+
+
+def test_a_newer_scrape_of_a_server_replaces_the_queued_one() -> None:
+    """A wave bigger than the queue still reaches a slow reader: one latest scrape per server."""
+    servers = [uuid.uuid4() for _ in range(3)]
+    subscriber = Subscriber(allowed=None, queue_size=4)
+    for wave in range(5):
+        for server in servers:
+            subscriber.offer(Message("scrape", f"{server}:{wave}", server))
+    subscriber.offer(Message("status", "down", servers[0]))
+    subscriber.offer(Message("alert", "firing", servers[0]))
+    assert [m.data for m in subscriber.take()] == [
+        f"{servers[1]}:4",
+        f"{servers[2]}:4",
+        "down",
+        "firing",
+    ], "the oldest (a scrape) dropped once the status and alert came; status and alerts never merged"
+    assert subscriber.coalesced == 12 and subscriber.dropped == 1
 
 
 def test_subscriber_skips_servers_it_may_not_see() -> None:
     granted = uuid.uuid4()
-    subscriber = Subscriber(allowed=frozenset({granted}), queue=deque(maxlen=8))
+    subscriber = Subscriber(allowed=frozenset({granted}), queue_size=8)
     subscriber.offer(Message("status", "{}", uuid.uuid4()))
     subscriber.offer(Message("status", "{}", None))
     subscriber.offer(Message("status", "{}", granted))
-    assert [m.server_id for m in subscriber.queue] == [granted]
+    assert [m.server_id for m in subscriber.take()] == [granted]
 
 
 SERVER = uuid.UUID("6f1c2a9e-0000-4000-8000-000000000001")
