@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 from aiohttp import web
@@ -22,7 +22,7 @@ from api.errors import ApiError
 from api.fleet import FleetCache, encode_listing
 from api.keys import STORES
 from api.openapi import ApiRoutes, BodyModel, QueryModel, body_of, query_of
-from collector.storage.history_read import Metric, server_history
+from collector.storage.history_read import Matcher, series_range, server_history
 from collector.storage.live_read import ServerStatus, get_server, matches, redis_stats
 from collector.storage.pgstats import postgres_stats
 from collector.storage.summary import Status
@@ -155,11 +155,17 @@ class ServerList(BaseModel):
     total: int
 
 
+PerformanceMetric = Literal["cpu", "memory", "disk", "network_rx", "network_tx", "load1"]
+"""The per-scrape summary metrics (``server_stats``), and ``load1``: the 1-minute load average, read from the
+raw history of the server's ``node_load1`` series."""
+LOAD_SERIES = "node_load1"
+
+
 class PerformanceQuery(QueryModel):
     """What ``GET /api/monitoring/performance`` reads."""
 
     server_id: UUID = Field(alias="serverId")
-    metric: Metric
+    metric: PerformanceMetric
     from_: Instant | None = Field(None, alias="from", description="start; default an hour before ``to``")
     to: Instant | None = Field(None, description="end; default now")
     step: Step | None = Field(None, description="bucket width; default the range / 360, at least 1 s")
@@ -169,7 +175,7 @@ class Performance(BaseModel):
     """A metric's history for one server: averages per step, with their min, max and mean."""
 
     server_id: UUID = Field(serialization_alias="serverId")
-    metric: Metric
+    metric: PerformanceMetric
     from_: datetime = Field(serialization_alias="from")
     to: datetime
     step: int = Field(description="seconds")
@@ -351,7 +357,13 @@ async def performance(request: web.Request) -> Performance:
     await require_server(request, query.server_id, "viewer")
     start, end, step = _resolve_range(query, datetime.fromtimestamp(time.time(), UTC))
     stores = request.app[STORES]
-    rows = await server_history(stores.pg, query.server_id, query.metric, start, end, step)
+    if query.metric == "load1":
+        selected = await series_range(
+            stores.pg, [Matcher("__name__", "=", LOAD_SERIES)], start, end, step, server_id=query.server_id
+        )
+        rows = selected[0].points if selected else []
+    else:
+        rows = await server_history(stores.pg, query.server_id, query.metric, start, end, step)
     points = [(t.timestamp(), v) for t, v in rows]
     values = [v for _, v in points]
     live = await get_server(stores.redis, query.server_id)

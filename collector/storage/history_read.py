@@ -155,11 +155,15 @@ class _Positions:
     """1-based positions of the series in their set's array."""
 
 
-async def _select(conn: Connection, matchers: Sequence[Matcher], max_series: int) -> list[_Selected]:
-    where, params = matchers_sql(matchers, first_param=2)
+async def _select(
+    conn: Connection, matchers: Sequence[Matcher], max_series: int, server_id: UUID | None = None
+) -> list[_Selected]:
+    where, params = matchers_sql(matchers, first_param=3)
     rows = await conn.fetch(
-        f"SELECT s.id, s.server_id, s.metric, s.labels FROM series s WHERE {where} ORDER BY s.id LIMIT $1",  # noqa: S608
+        f"""SELECT s.id, s.server_id, s.metric, s.labels FROM series s
+            WHERE ($2::uuid IS NULL OR s.server_id = $2) AND {where} ORDER BY s.id LIMIT $1""",  # noqa: S608
         max_series + 1,
+        server_id,
         *params,
     )
     if len(rows) > max_series:
@@ -314,16 +318,17 @@ async def series_range(
     *,
     aggregate: Aggregate = "avg",
     max_series: int = 10_000,
+    server_id: UUID | None = None,
 ) -> list[SeriesPoints]:
-    """The series selected by ``matchers`` with one point per ``step_s`` bucket in [start, end).
+    """The series selected by ``matchers`` (of ``server_id`` only, if given), a point per ``step_s`` bucket.
 
-    A point is the ``aggregate`` of the samples in its bucket (buckets start at multiples of the step since
-    the epoch); buckets without samples have no point.
+    The range is [start, end). A point is the ``aggregate`` of the samples in its bucket (buckets start at
+    multiples of the step since the epoch); buckets without samples have no point.
     """
     _check_range(start, end, step_s)
     step_ms = round(step_s * 1000)
     async with pool.acquire() as conn:
-        selected = await _select(conn, matchers, max_series)
+        selected = await _select(conn, matchers, max_series, server_id)
         if not selected:
             return []
         positions = await _positions(conn, selected)

@@ -16,8 +16,10 @@ from api.keys import STORES
 from api.monitoring import parse_step, parse_time
 from collector.scrape.result import ScrapeResult, TargetInfo
 from collector.settings import Settings
+from collector.storage.history import HistoryBatch, HistoryStore, SetDigests, batch_from_results
 from collector.storage.live import LiveWriter
 from tests.api.auth.conftest import Client, session
+from tests.collector.storage.history_helpers import result
 from tests.collector.storage.test_live import summarized
 from tests.collector.storage.test_summary import (
     exporter_gauges,
@@ -197,6 +199,32 @@ async def test_performance_averages_per_step_with_min_max_avg_and_current(
     assert body["points"] == [[T0, 15.0], [T0 + 60, 35.0]]
     assert (body["min"], body["max"], body["avg"]) == (15.0, 35.0, 25.0)
     assert body["current"] == 30.0
+
+
+@pytest.mark.usefixtures("fleet")
+async def test_performance_of_load1_reads_the_servers_raw_history(client: Client, pool: asyncpg.Pool) -> None:
+    def load(target: TargetInfo, at: float, value: float) -> ScrapeResult:
+        return result(target, int(at * 1000), [value], (("node_load1", target.labels),))
+
+    wave = [load(WEB, T0 + 30 * k, float(k)) for k in range(4)] + [load(DB, T0, 99.0)]
+    batch = HistoryBatch()
+    batch.extend(batch_from_results(wave, {}, SetDigests()))
+    async with pool.acquire() as conn:
+        await HistoryStore().write(conn, batch)
+    _, auth = await session(client, pool, "admin")
+    params = {
+        "serverId": str(WEB.server_id),
+        "metric": "load1",
+        "from": str(int(T0)),
+        "to": str(int(T0 + 120)),
+    }
+    response = await client.get("/api/monitoring/performance", params={**params, "step": "60"}, headers=auth)
+    assert response.status == 200, await response.text()
+    body = await response.json()
+    assert body["metric"] == "load1" and body["points"] == [[T0, 0.5], [T0 + 60, 2.5]], (
+        "DB's series not mixed in"
+    )
+    assert (body["min"], body["max"]) == (0.5, 2.5)
 
 
 @pytest.mark.usefixtures("fleet")

@@ -71,6 +71,8 @@ async def test_series_are_selected_by_label_matchers(fresh_pg_dsn: str) -> None:
         assert await select(Matcher("__name__", "=~", "cpu")) == []  # regexes are anchored
         found = await series_range(pool, [Matcher("__name__", "=", "up")], T0, end, 60)
         assert [v for _, v in found[0].points] == [1.0] * 5
+        one = await series_range(pool, [Matcher("__name__", "=", "up")], T0, end, 60, server_id=b.server_id)
+        assert [(s.metric, s.labels["job"]) for s in one] == [("up", "db")], "one server's series only"
 
 
 async def test_a_query_selecting_too_many_series_is_refused(fresh_pg_dsn: str) -> None:
