@@ -4,7 +4,8 @@ A registered server becomes a static target of the job it names. When the target
 name, the server joins it and is scraped with that job's settings; otherwise a job of that name is made with
 the target file's global settings. Per-server scheme, metrics path and interval travel as the target labels
 Prometheus defines for them (``__scheme__``, ``__metrics_path__``, ``__scrape_interval__``,
-``__scrape_timeout__``), which override a job's defaults target by target.
+``__scrape_timeout__``), which override a job's defaults target by target. The server's name becomes its
+``name`` label (unless its labels set one), the label the dashboard and the fleet listing show and search.
 """
 
 from __future__ import annotations
@@ -22,9 +23,16 @@ from collector.storage.servers import RegisteredServer
 from collector.targets import ScrapeJob, StaticConfig, TargetsConfig
 from collector.units import format_duration
 
+NAME_LABEL = "name"
+
 
 def _group(server: RegisteredServer, timeout_s: float) -> StaticConfig:
-    labels = {**server.labels, SCHEME_LABEL: server.scheme, METRICS_PATH_LABEL: server.metrics_path}
+    labels = {
+        NAME_LABEL: server.name,
+        **server.labels,
+        SCHEME_LABEL: server.scheme,
+        METRICS_PATH_LABEL: server.metrics_path,
+    }
     if server.scrape_interval_s is not None:
         labels[SCRAPE_INTERVAL_LABEL] = format_duration(server.scrape_interval_s)
         labels[SCRAPE_TIMEOUT_LABEL] = format_duration(min(timeout_s, server.scrape_interval_s))

@@ -55,10 +55,10 @@ def test_no_registered_servers_leaves_the_configuration_alone(tmp_path: Path) ->
 
 
 def test_a_server_of_a_file_job_is_scraped_with_that_jobs_settings(tmp_path: Path) -> None:
-    targets = _targets(tmp_path, [_server("node", "b:9100", labels={"team": "db"})])
+    targets = _targets(tmp_path, [_server("node", "b:9100", name="db-primary", labels={"team": "db"})])
     added = targets["http://b:9100/metrics"]
     assert added.job_name == "node" and added.scrape_interval_s == 15 and added.scrape_timeout_s == 5
-    assert dict(added.labels) == {"instance": "b:9100", "job": "node", "team": "db"}
+    assert dict(added.labels) == {"instance": "b:9100", "job": "node", "team": "db", "name": "db-primary"}
     assert "http://a:9100/metrics" in targets
 
 
@@ -70,3 +70,8 @@ def test_a_server_of_a_new_job_gets_the_global_settings_and_its_own_scheme_path_
     assert target.job_name == "apps" and target.scrape_interval_s == 10 and target.scrape_timeout_s == 10
     other = _targets(tmp_path, [_server("apps", "d:80")])["http://d:80/metrics"]
     assert other.scrape_interval_s == 30 and other.scrape_timeout_s == 20
+
+
+def test_a_name_label_of_the_server_wins_over_its_name(tmp_path: Path) -> None:
+    server = _server("node", "c:9100", name="db-replica", labels={"name": "replica-1"})
+    assert dict(_targets(tmp_path, [server])["http://c:9100/metrics"].labels)["name"] == "replica-1"
