@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.openmanager.running import Service
-from tests.ports import free_port, wait_port
+from tests.openmanager.running import Service, start_exporter
 
 
 @pytest.fixture
 def exporter() -> Iterator[str]:
     """Our exporter on a free loopback port; yields its address."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "openmanager-exporter"), "--listen", f"127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_port(port)
-    yield f"127.0.0.1:{port}"
+    proc, address = start_exporter()
+    yield address
     proc.terminate()
     proc.wait(timeout=10)
 

@@ -12,9 +12,51 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.ports import free_port
+from tests.ports import free_port, wait_port
 
 TARGETS = "scrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:9110']\n"
+
+
+def start_exporter() -> tuple[subprocess.Popen[bytes], str]:
+    """Our exporter on a free loopback port: the process and its address."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "openmanager-exporter"), "--listen", f"127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_port(port)
+    return proc, f"127.0.0.1:{port}"
+
+
+def start_service(
+    port: int,
+    *,
+    pg_dsn: str,
+    redis_url: str,
+    data_dir: Path,
+    targets: Path,
+    env: dict[str, str] | None = None,
+    stdout: int = subprocess.PIPE,
+    stderr: int = subprocess.PIPE,
+) -> subprocess.Popen[str]:
+    """``openmanager run`` on loopback ``port`` with these stores, data directory and target file."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "openmanager", "run"],
+        env={
+            **os.environ,
+            "OM_LISTEN": f"127.0.0.1:{port}",
+            "OM_POSTGRES_DSN": pg_dsn,
+            "OM_REDIS_URL": redis_url,
+            "OM_DATA_DIR": str(data_dir),
+            "OM_TARGETS": str(targets),
+            "OM_LOG_FORMAT": "json",
+            **(env or {}),
+        },
+        stdout=stdout,
+        stderr=stderr,
+        text=True,
+    )
 
 
 def health(port: int) -> tuple[int, dict[str, object]] | None:
@@ -54,22 +96,13 @@ class Service:
         self.port = free_port()
         self.targets = tmp_path / f"{name}-targets.yaml"
         self.targets.write_text(targets)
-        env = {
-            **os.environ,
-            "OM_LISTEN": f"127.0.0.1:{self.port}",
-            "OM_POSTGRES_DSN": pg_dsn,
-            "OM_REDIS_URL": redis_url,
-            "OM_DATA_DIR": str(tmp_path / f"{name}-data"),
-            "OM_TARGETS": str(self.targets),
-            "OM_LOG_FORMAT": "json",
-            **(env or {}),
-        }
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "openmanager", "run"],
+        self.proc = start_service(
+            self.port,
+            pg_dsn=pg_dsn,
+            redis_url=redis_url,
+            data_dir=tmp_path / f"{name}-data",
+            targets=self.targets,
             env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
         )
 
     def stop(self) -> tuple[int, str, str]:

