@@ -12,11 +12,16 @@ Requests that arrive during a refresh are answered from the previous snapshot ra
 is more than a few ``max_age_s`` old, after a quiet spell), and share that one refresh instead of each
 reading Redis. A refresh parses and encodes only the servers whose
 status document changed since the previous one: at a 15 s interval, a fifteenth of the fleet per second.
+
+The whole listing (every server, no filter: what an admin's dashboard asks for) is encoded once per snapshot,
+and gzipped once, on the first request that accepts gzip: a thousand servers are a third of a megabyte of
+JSON and a tenth of that compressed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gzip
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -39,18 +44,35 @@ class FleetEntry:
     encoded: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class FleetSnapshot:
-    """Every server with a live status, in answer order."""
-
-    entries: tuple[FleetEntry, ...]
-    taken_at: float
+_GZIP_LEVEL = 3
+"""Most of level 9's saving on this repetitive JSON, at a fraction of its time."""
 
 
 def encode_listing(entries: Iterable[FleetEntry]) -> bytes:
     """The ``{"servers": [...], "total": n}`` document of ``entries``."""
     pieces = [entry.encoded for entry in entries]
     return b'{"servers":[' + b",".join(pieces) + b'],"total":' + str(len(pieces)).encode() + b"}"
+
+
+@dataclass(slots=True)
+class FleetSnapshot:
+    """Every server with a live status, in answer order, and the whole listing encoded."""
+
+    entries: tuple[FleetEntry, ...]
+    taken_at: float
+    listing: bytes = b""
+    """:func:`encode_listing` of every entry."""
+    _gzipped: bytes | None = None
+
+    def __post_init__(self) -> None:
+        if not self.listing:
+            self.listing = encode_listing(self.entries)
+
+    def listing_gzipped(self) -> bytes:
+        """The whole listing gzipped, compressed on the first call."""
+        if self._gzipped is None:
+            self._gzipped = gzip.compress(self.listing, _GZIP_LEVEL, mtime=0)
+        return self._gzipped
 
 
 class FleetCache:

@@ -284,10 +284,29 @@ def setup_fleet(app: web.Application) -> None:
     app[FLEET] = FleetCache(_encode, _order)
 
 
+def _accepts_gzip(request: web.Request) -> bool:
+    for coding in request.headers.get("Accept-Encoding", "").split(","):
+        name, _, params = coding.strip().partition(";")
+        if name.strip().lower() == "gzip":
+            return params.replace(" ", "") not in {"q=0", "q=0.0", "q=0.00", "q=0.000"}
+    return False
+
+
 async def _servers(request: web.Request, filters: _ServerFilters) -> web.Response:
     allowed = await allowed_servers(request)
     snapshot = await request.app[FLEET].snapshot(request.app[STORES].redis)
     label = filters.label_pair()
+    if allowed is None and filters.status is None and not filters.name and label is None:
+        # The whole fleet: encoded (and gzipped) once per snapshot, not per request.
+        if _accepts_gzip(request):
+            return web.Response(
+                body=snapshot.listing_gzipped(),
+                content_type="application/json",
+                headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"},
+            )
+        return web.Response(
+            body=snapshot.listing, content_type="application/json", headers={"Vary": "Accept-Encoding"}
+        )
     entries = [
         entry
         for entry in snapshot.entries

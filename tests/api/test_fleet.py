@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 from collections.abc import AsyncIterator
 
@@ -121,3 +122,11 @@ async def test_encode_listing_is_the_documented_document(redis: aioredis.Redis) 
         "total": 1,
     }
     assert json.loads(encode_listing([])) == {"servers": [], "total": 0}
+
+
+async def test_a_snapshot_holds_its_whole_listing_plain_and_gzipped(redis: aioredis.Redis) -> None:
+    await summarized(LiveWriter(redis))([host(WEB, T0), host(DB, T0)])
+    snapshot = await FleetCache(encode, order, clock=Clock()).snapshot(redis)
+    assert snapshot.listing == encode_listing(snapshot.entries)
+    assert gzip.decompress(snapshot.listing_gzipped()) == snapshot.listing
+    assert snapshot.listing_gzipped() is snapshot.listing_gzipped(), "compressed once"

@@ -105,6 +105,21 @@ async def test_servers_lists_every_live_server_sorted_by_name(client: Client, po
 
 
 @pytest.mark.usefixtures("fleet")
+async def test_the_whole_listing_is_gzipped_for_clients_that_accept_it(
+    client: Client, pool: asyncpg.Pool
+) -> None:
+    _, auth = await session(client, pool, "admin")
+    bodies = {}
+    for accept, encoding in (("gzip, deflate", "gzip"), ("identity", None), ("br, gzip;q=0", None)):
+        response = await client.get("/api/monitoring/servers", headers={**auth, "Accept-Encoding": accept})
+        assert response.status == 200 and response.headers.get("Content-Encoding") == encoding, accept
+        assert response.headers["Vary"] == "Accept-Encoding"
+        bodies[accept] = await response.json()  # the client undoes the gzip
+    assert bodies["gzip, deflate"] == bodies["identity"] == bodies["br, gzip;q=0"]
+    assert bodies["identity"]["total"] == 3
+
+
+@pytest.mark.usefixtures("fleet")
 @pytest.mark.parametrize(
     ("filters", "names"),
     [
