@@ -180,6 +180,9 @@ class AuthSettings(_Section):
     jwt_secret_file: Path | None = None
     access_token_ttl_s: int = Field(default=900, ge=60, le=86400)
     refresh_token_ttl_s: int = Field(default=14 * 86400, ge=3600)
+    principal_cache_s: float = Field(default=1.0, ge=0, le=60)
+    """How long a checked token's caller is reused without reading PostgreSQL and Redis again; a change
+    made through this process (logout, password, role) clears it at once. 0 checks every request."""
 
     @model_validator(mode="after")
     def _resolve(self) -> AuthSettings:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from api.auth.headers import security_headers
+from api.auth.principal_cache import PRINCIPAL_CACHE, PrincipalCache
 from api.auth.secret import resolve_jwt_secret
 from api.auth.state import AUTH_CONFIG, AuthConfig
 from api.keys import SETTINGS
@@ -34,4 +35,5 @@ def setup_auth(app: web.Application) -> None:
         access_token_ttl_s=settings.auth.access_token_ttl_s,
         refresh_token_ttl_s=settings.auth.refresh_token_ttl_s,
     )
+    app[PRINCIPAL_CACHE] = PrincipalCache(settings.auth.principal_cache_s)
     app.on_response_prepare.append(security_headers)

@@ -14,6 +14,7 @@ from aiohttp.typedefs import Handler
 from api.auth.accounts import session_user
 from api.auth.apitokens import authenticate_api_token
 from api.auth.principal import PRINCIPAL, Principal
+from api.auth.principal_cache import PRINCIPAL_CACHE
 from api.auth.sessions import is_access_token_denied
 from api.auth.state import AUTH_CONFIG
 from api.auth.tokens import API_TOKEN_PREFIX, InvalidTokenError, decode_access_token
@@ -28,6 +29,7 @@ PUBLIC_API_PATHS = frozenset(
 """Paths under ``/api/`` that anonymous callers may use."""
 
 _PUBLIC_API_PREFIXES = ("/api/docs/",)
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def needs_principal(path: str) -> bool:
@@ -60,16 +62,31 @@ def bearer_token(request: web.Request) -> str | None:
 
 
 async def authenticate(request: web.Request, token: str) -> Principal:
-    """The principal ``token`` stands for; raises a 401 :class:`ApiError` when it stands for nobody."""
+    """The principal ``token`` stands for; raises a 401 :class:`ApiError` when it stands for nobody.
+
+    A caller found recently is taken from the :mod:`~api.auth.principal_cache`.
+    """
+    config = request.app[AUTH_CONFIG]
+    cache = request.app[PRINCIPAL_CACHE]
+    now = config.clock()
+    key = cache.key(token)
+    principal = cache.get(key, now)
+    if principal is None:
+        principal, expires_at = await _check(request, token, now)
+        cache.put(key, principal, now, expires_at)
+    return principal
+
+
+async def _check(request: web.Request, token: str, now: float) -> tuple[Principal, float | None]:
+    """The caller ``token`` stands for and when the token expires (None: not before the cache entry)."""
     config = request.app[AUTH_CONFIG]
     stores = request.app[STORES]
-    now = config.clock()
     if token.startswith(API_TOKEN_PREFIX):
         owner = await authenticate_api_token(stores.pg, token, now=now)
         if owner is None:
             log.info("api token refused", path=request.path)
             raise unauthorized("the API token is unknown, revoked or expired", invalid_token=True)
-        return Principal(owner.user_id, owner.username, owner.role, "api_token", str(owner.token_id))
+        return Principal(owner.user_id, owner.username, owner.role, "api_token", str(owner.token_id)), None
     try:
         claims = decode_access_token(config.jwt_secret, token, now=now)
     except InvalidTokenError as exc:
@@ -87,7 +104,7 @@ async def authenticate(request: web.Request, token: str) -> Principal:
     if refused or user is None:
         log.info("access token refused", path=request.path, reason="revoked", user_id=str(claims.user_id))
         raise unauthorized("the access token was revoked; log in again", invalid_token=True)
-    return Principal(claims.user_id, user.username, user.role, "user", claims.jti)
+    return Principal(claims.user_id, user.username, user.role, "user", claims.jti), claims.expires_at
 
 
 @web.middleware
@@ -100,4 +117,10 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                 "authentication required: send 'Authorization: Bearer <token>'", invalid_token=False
             )
         request[PRINCIPAL] = await authenticate(request, token)
-    return await handler(request)
+    if request.method in _SAFE_METHODS:
+        return await handler(request)
+    try:
+        return await handler(request)
+    finally:
+        # Whatever it changed (a logout, a role, a grant, a revoked token), no caller is reused past it.
+        request.app[PRINCIPAL_CACHE].clear()

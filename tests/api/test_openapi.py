@@ -136,7 +136,8 @@ def test_document_is_openapi_3_1_with_bearer_auth_and_error_schemas(settings: Se
         p["name"]: p for p in document["paths"]["/api/monitoring/performance"]["get"]["parameters"]
     }
     assert performance["serverId"]["required"] and not performance["from"]["required"]
-    assert performance["metric"]["schema"]["enum"] == ["cpu", "memory", "disk", "network_rx", "network_tx"]
+    metrics = ["cpu", "memory", "disk", "network_rx", "network_tx", "load1"]
+    assert performance["metric"]["schema"]["enum"] == metrics
 
 
 class EchoQuery(QueryModel):

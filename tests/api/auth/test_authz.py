@@ -9,6 +9,7 @@ import pytest
 from aiohttp import web
 
 from api.auth.authz import allowed_servers, require_role, require_server
+from api.auth.principal_cache import PRINCIPAL_CACHE
 from api.auth.roles import lower_role, role_at_least
 from collector.storage.users import Role
 from tests.api.auth.conftest import Client, bearer, make_server, session
@@ -105,4 +106,6 @@ async def test_demoting_the_owner_demotes_their_api_tokens(client: Client, pool:
     token = (await (await client.post("/api/tokens", json={"name": "ops"}, headers=headers)).json())["token"]
     assert (await client.get("/api/test/operate", headers=bearer(token))).status == 200
     await pool.execute("UPDATE users SET role = 'viewer' WHERE id = $1", user.id)
+    # Changed behind this process's back: seen once the remembered caller expires (test_principal_cache).
+    client.app[PRINCIPAL_CACHE].clear()
     assert (await client.get("/api/test/operate", headers=bearer(token))).status == 403
