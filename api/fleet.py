@@ -60,13 +60,9 @@ class FleetSnapshot:
 
     entries: tuple[FleetEntry, ...]
     taken_at: float
-    listing: bytes = b""
+    listing: bytes
     """:func:`encode_listing` of every entry."""
     _gzipped: bytes | None = None
-
-    def __post_init__(self) -> None:
-        if not self.listing:
-            self.listing = encode_listing(self.entries)
 
     def listing_gzipped(self) -> bytes:
         """The whole listing gzipped, compressed on the first call."""
@@ -138,7 +134,7 @@ class FleetCache:
                 current[server_id] = (raw, FleetEntry(status, UUID(server_id), self._encode(status)))
         self._by_raw = current
         entries = tuple(sorted((entry for _, entry in current.values()), key=lambda e: self._order(e.status)))
-        snapshot = FleetSnapshot(entries, taken_at)
+        snapshot = FleetSnapshot(entries, taken_at, encode_listing(entries))
         self._snapshot = snapshot
         self.refreshes += 1
         return snapshot

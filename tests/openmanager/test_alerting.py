@@ -25,6 +25,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from tests.api.auth.conftest import PASSWORD, make_user
 from tests.openmanager.running import Service, wait_healthy
+from tests.polling import eventually
 from tests.ports import free_port
 
 RULES = """\
@@ -131,13 +132,6 @@ async def _alert_events(session: aiohttp.ClientSession, url: str) -> AsyncIterat
                 yield json.loads(line.removeprefix("data: "))
 
 
-async def _until(what: str, check: Any, timeout_s: float = 40.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not check():  # noqa: ASYNC110 - the service is another process: poll what it shows
-            await asyncio.sleep(0.2)
-    assert check(), what
-
-
 async def _firing(session: aiohttp.ClientSession, base: str, expected: list[str]) -> list[str]:
     """The names of the firing alerts that ``GET /api/alerts`` lists, polled until they are ``expected``
     (the engine stores changes in the background, soon after it publishes them) or 10 s have passed."""
@@ -203,11 +197,11 @@ async def test_a_cpu_crossing_fires_mails_streams_and_clears(
             assert not seen and not mailbox.messages, "nothing fires while the CPU is low"
 
             host.cpu = 97.0
-            await _until("a firing alert on the stream", lambda: any(a["state"] == "firing" for a in seen))
+            await eventually(lambda: any(a["state"] == "firing" for a in seen), timeout_s=40)
             firing = next(a for a in seen if a["state"] == "firing")
             assert (firing["name"], firing["severity"]) == ("HighCpu", "critical") and firing["value"] > 90
             assert await _firing(session, base, ["HighCpu"]) == ["HighCpu"]
-            await _until("the firing mail", lambda: len(mailbox.messages) >= 1)
+            await eventually(lambda: len(mailbox.messages) >= 1, timeout_s=40)
             assert "HighCpu" in mailbox.subjects()[0] and "FIRING" in mailbox.subjects()[0].upper()
 
             host.cpu = 85.0  # under the firing threshold but over the clear one: still firing (hysteresis)
@@ -215,8 +209,8 @@ async def test_a_cpu_crossing_fires_mails_streams_and_clears(
             assert not any(a["state"] == "resolved" for a in seen)
 
             host.cpu = 20.0
-            await _until("resolved on the stream", lambda: any(a["state"] == "resolved" for a in seen))
-            await _until("the resolved mail", lambda: len(mailbox.messages) >= 2)
+            await eventually(lambda: any(a["state"] == "resolved" for a in seen), timeout_s=40)
+            await eventually(lambda: len(mailbox.messages) >= 2, timeout_s=40)
             assert "RESOLVED" in mailbox.subjects()[1].upper()
             assert await _firing(session, base, []) == []
         finally:

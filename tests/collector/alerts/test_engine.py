@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import asyncpg
@@ -37,6 +37,7 @@ from collector.storage.live import LiveWriter
 from collector.storage.pipeline import PipelineOptions, StoragePipeline
 from collector.storage.summary import ServerSummary
 from tests.collector.storage.test_summary import exporter_gauges, failed_result, make_result, make_target
+from tests.polling import eventually
 from tests.ports import free_port
 
 T0 = 1_800_000_000.0
@@ -65,13 +66,6 @@ class Recorder:
 
     def seen(self) -> list[tuple[str, str]]:
         return [(a.name, a.state) for call in self.calls for a in call]
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not await check():
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
@@ -14,6 +13,7 @@ from collector.scrape.result import ScrapeResult
 from collector.storage.batch_codec import decode_batch
 from collector.storage.history_writer import HistoryWriter, WriterConfig
 from tests.collector.storage.history_helpers import T0_MS, migrated_pool, result, stats, target
+from tests.polling import eventually
 
 UNREACHABLE_DSN = "postgresql://postgres@127.0.0.1:1/none"
 
@@ -31,12 +31,6 @@ def writer_config(tmp_path: Path, **overrides: float) -> WriterConfig:
     )
 
 
-async def eventually(check: Callable[[], bool], timeout_s: float = 20.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not check():  # noqa: ASYNC110 - polls counters that have no event to wait on
-            await asyncio.sleep(0.02)
-
-
 def wave(n_targets: int, k: int) -> list[ScrapeResult]:
     return [result(target(i), T0_MS + k * 15_000, [float(k), float(i), 0.5]) for i in range(n_targets)]
 
@@ -47,7 +41,7 @@ async def test_a_healthy_database_gets_batches_directly(fresh_pg_dsn: str, tmp_p
         await writer.start()
         for k in range(3):
             writer.write(wave(5, k), {target(i).server_id: stats(k) for i in range(5)})
-        await eventually(lambda: writer.counters.samples_written_total == 45)
+        await eventually(lambda: writer.counters.samples_written_total == 45, timeout_s=20)
         await writer.close()
         assert writer.health().status == "ok"
         assert writer.counters.batches_spooled_total == 0
@@ -64,7 +58,7 @@ async def test_postgres_down_for_several_batches_then_back_loses_no_sample(tmp_p
             writer = HistoryWriter(pool, writer_config(tmp_path))
             await writer.start()
             writer.write(wave(3, 0), {})
-            await eventually(lambda: writer.counters.batches_written_total == 1)
+            await eventually(lambda: writer.counters.batches_written_total == 1, timeout_s=20)
 
             server.cleanup()
             for k in range(1, 6):
@@ -72,14 +66,14 @@ async def test_postgres_down_for_several_batches_then_back_loses_no_sample(tmp_p
                 results = wave(3, k) + ([result(target(99), T0_MS + k * 15_000, [7.0])] if k == 3 else [])
                 writer.write(results, {})
                 await asyncio.sleep(0.1)
-            await eventually(lambda: writer.counters.batches_spooled_total >= 3)
+            await eventually(lambda: writer.counters.batches_spooled_total >= 3, timeout_s=20)
             health = writer.health()
             assert health.status == "degraded"
             assert health.spool_records > 0
             assert health.last_error is not None
 
             server = pgserver.get_server(pgdata, cleanup_mode="stop")
-            await eventually(lambda: writer.health().status == "ok")
+            await eventually(lambda: writer.health().status == "ok", timeout_s=20)
             await writer.close()
             assert await pool.fetchval("SELECT count(*) FROM history_raw") == 3 * 6 + 1
             assert await pool.fetchval("SELECT count(DISTINCT (server_id, ts)) FROM history_raw") == 19
@@ -107,7 +101,7 @@ async def test_spooled_batches_survive_a_restart_and_replay_exactly_once(
         restarted = HistoryWriter(pool, writer_config(tmp_path))
         await restarted.start()
         assert restarted.health().spool_records == 4
-        await eventually(lambda: restarted.health().status == "ok")
+        await eventually(lambda: restarted.health().status == "ok", timeout_s=20)
         await restarted.close()
         assert restarted.counters.batches_replayed_total == 4
         assert await pool.fetchval("SELECT count(*) FROM history_raw") == 8
@@ -160,9 +154,9 @@ async def test_a_slow_database_sends_batches_to_the_spool_until_it_keeps_up(
                 # Another session holds the table: every write waits past write_timeout_s.
                 await blocker.execute("LOCK TABLE history_raw IN ACCESS EXCLUSIVE MODE")
                 writer.write(wave(2, 0), {})
-                await eventually(lambda: writer.counters.batches_spooled_total >= 1)
+                await eventually(lambda: writer.counters.batches_spooled_total >= 1, timeout_s=20)
                 assert writer.health().status == "degraded"
-            await eventually(lambda: writer.health().status == "ok")
+            await eventually(lambda: writer.health().status == "ok", timeout_s=20)
         finally:
             await blocker.close()
         await writer.close()
@@ -187,7 +181,7 @@ async def test_closing_during_a_hung_write_keeps_the_batch_in_the_spool(
             await blocker.close()
         restarted = HistoryWriter(pool, writer_config(tmp_path))
         await restarted.start()
-        await eventually(lambda: restarted.health().status == "ok")
+        await eventually(lambda: restarted.health().status == "ok", timeout_s=20)
         await restarted.close()
         assert await pool.fetchval("SELECT count(*) FROM history_raw") == 3
 
@@ -226,7 +220,7 @@ async def test_replay_completes_records_whose_definitions_an_earlier_record_held
     async with migrated_pool(fresh_pg_dsn) as pool:
         writer._pool = pool  # the database is back: same process, same memory of the definitions
         writer._retry_at = 0.0
-        await eventually(lambda: writer.health().status == "ok")
+        await eventually(lambda: writer.health().status == "ok", timeout_s=20)
         await writer.close()
         assert await pool.fetchval("SELECT count(*) FROM history_raw") == 4
     await down.close()

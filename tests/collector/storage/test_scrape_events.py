@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -13,6 +13,7 @@ from collector.storage.connections import open_stores
 from collector.storage.events import query_events
 from collector.storage.scrape_events import SOURCE, ScrapeEventLog, ScrapeEventOptions
 from tests.collector.storage.test_summary import failed_result, make_result, make_target
+from tests.polling import eventually
 
 WEB = make_target("web-1:9100")
 DB = make_target("db-1:9100")
@@ -24,12 +25,6 @@ async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
     async with open_stores(settings) as stores:
         await stores.pg.execute("DELETE FROM events")
         yield stores.pg
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 10.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not await check():  # noqa: ASYNC110 - polls a table that has no event to wait on
-            await asyncio.sleep(0.02)
 
 
 async def messages(pool: asyncpg.Pool) -> list[tuple[str, str]]:
