@@ -1,22 +1,24 @@
 """The Redis live layer: what is happening now, written from every batch of scrape results.
 
-Per result, in one pipeline per batch (``transaction=False``; key names in :mod:`collector.storage.keys`):
+A batch is one ``EVALSHA`` of :data:`WRITE_SCRIPT`: the script applies every result's writes inside Redis, so
+the collector packs one command per batch instead of about ten per result (key names come from
+:mod:`collector.storage.keys`, handed to the script as templates). Per result:
 
-- ``server:{id}:status`` ← status JSON (below), written with ``SET … GET`` so the old status comes back in
-  the same round trip: a change is detected against what Redis holds, not what this process remembers, so a
-  collector restart announces nothing while a status Redis lost is announced again as a first sight.
+- ``server:{id}:status`` ← status JSON (below), written with ``SET … GET``; the script answers the old
+  status, so a change is detected against what Redis holds, not what this process remembers: a collector
+  restart announces nothing, while a status Redis lost is announced again as a first sight.
 - ``server:{id}:metrics:{metric}`` ← ``ZADD`` of the summary value (score = scrape time in s, member
-  ``"{time}:{value}"``), and at most once a minute ``ZREMRANGEBYSCORE`` of what fell out of ``window_s``;
-  failed scrapes add none.
-- ``target:{identity}:latest`` ← the whole scrape as one binary value (:func:`encode_latest`), so the latest
-  value of 1,000 series costs one ``SET`` instead of 1,000 field writes.
-- ``seriesset:{id}`` ← the compressed series list (:func:`encode_series_set`), only when the target's set
-  changed (or Redis lost it); its TTL is refreshed every ``refresh_s``, when an ``EXPIRE`` answering 0 also
-  reveals a lost set.
-- ``servers:index`` / ``targets:index`` ← last-seen time, one ``ZADD`` per batch, pruned after ``keep_s``.
+  ``"{time}:{value}"``) with its TTL, and at most once a minute ``ZREMRANGEBYSCORE`` of what fell out of
+  ``window_s``; failed scrapes add none.
+- ``target:{identity}:latest`` ← the whole scrape as one binary value
+  (:func:`~collector.storage.live_codec.encode_latest`).
+- ``seriesset:{id}`` ← the compressed series list (:func:`~collector.storage.live_codec.encode_series_set`),
+  only when the target's set changed (or Redis lost it); its TTL is refreshed every ``refresh_s``, when an
+  ``EXPIRE`` answering 0 also reveals a lost set.
+- ``servers:index`` / ``targets:index`` ← last-seen time, pruned after ``keep_s``.
 - ``events:scrape`` ← one small JSON message per result.
 
-A second, small pipeline follows only when needed: ``events:status`` messages (they need the old status) and
+A small pipeline follows only when needed: ``events:status`` messages (they need the old status) and
 series sets found missing. Status JSON: ``server_id``, ``status`` (up, warning, down), ``last_scrape``
 (Unix s), ``last_error`` (the last scrape's error, null when it succeeded), ``scrape_duration_s``, ``job``,
 ``instance``, ``labels``, ``identity`` (the target, for ``target:{identity}:latest``) and ``summary`` (see
@@ -35,128 +37,81 @@ stale at once, as Prometheus does.
 Everything a server leaves behind expires ``keep_s`` after its last scrape, so removed targets clean up
 after themselves.
 
-Events are hints for live views; the keys are the truth. A pipeline that the client resends after a
-dropped connection may publish a scrape event twice, or miss a status change its first attempt had
-already stored.
+The script names its keys itself rather than in ``KEYS``: the live layer lives in one Redis (or one
+database of it), not a cluster. Events are hints for live views; the keys are the truth. A script call that
+the client resends after a dropped connection may publish a scrape event twice, or miss a status change its
+first attempt had already stored.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import struct
-import sys
-import zlib
-from array import array
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from itertools import chain
+from dataclasses import dataclass
+from typing import Final
 
 import redis.asyncio as aioredis
-from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
-from collector.scrape.result import ScrapeResult, SeriesKey
+from collector.scrape.result import ScrapeResult
 from collector.storage import keys
 from collector.storage.errors import StoreUnavailable
+from collector.storage.live_codec import encode_latest, encode_series_set
 from collector.storage.summary import ServerSummary, Status, Thresholds, status_of
 
-# Latest value: version, flags, scrape time (ms), series count, length of the set id; then the set id
-# (UTF-8), the values (float64) and, with _HAS_TIMESTAMPS, one int64 timestamp (ms) per value. Little-endian.
-_LATEST_HEADER = struct.Struct("<BBqIH")
-_LATEST_VERSION = 1
-_HAS_TIMESTAMPS = 1
-_SERIES_SET_VERSION = b"\x01"
-_SWAP = sys.byteorder == "big"
 _NO_SUMMARY = ServerSummary()
 
+WRITE_SCRIPT: Final = """
+local keep_ttl, set_ttl, window_ttl = ARGV[1], ARGV[2], ARGV[3]
+local status_key, latest_key, set_key, channel = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local servers_index, targets_index, index_cutoff = ARGV[8], ARGV[9], ARGV[10]
+local metric_keys = {ARGV[11], ARGV[12], ARGV[13], ARGV[14], ARGV[15]}
+local head, stride = 15, 14
+local out = {}
+for base = head, #ARGV - 1, stride do
+  local id, identity, score = ARGV[base + 1], ARGV[base + 2], ARGV[base + 3]
+  local old = redis.call('SET', string.format(status_key, id), ARGV[base + 4], 'EX', keep_ttl, 'GET')
+  out[#out + 1] = old and string.match(old, '"status":"(%a+)"') or false
+  redis.call('SET', string.format(latest_key, identity), ARGV[base + 5], 'EX', keep_ttl)
+  local set_id, set_value, lost = ARGV[base + 6], ARGV[base + 7], 0
+  if set_value ~= '' then
+    redis.call('SET', string.format(set_key, set_id), set_value, 'EX', set_ttl)
+  elseif set_id ~= '' then
+    lost = 1 - redis.call('EXPIRE', string.format(set_key, set_id), set_ttl)
+  end
+  out[#out + 1] = lost
+  local trim = ARGV[base + 8]
+  for m = 1, 5 do
+    local member = ARGV[base + 8 + m]
+    if member ~= '' then
+      local key = string.format(metric_keys[m], id)
+      redis.call('ZADD', key, score, member)
+      if trim ~= '' then redis.call('ZREMRANGEBYSCORE', key, '-inf', trim) end
+      redis.call('EXPIRE', key, window_ttl)
+    end
+  end
+  redis.call('PUBLISH', channel, ARGV[base + 14])
+  redis.call('ZADD', servers_index, score, id)
+  redis.call('ZADD', targets_index, score, identity)
+end
+redis.call('ZREMRANGEBYSCORE', servers_index, '-inf', index_cutoff)
+redis.call('ZREMRANGEBYSCORE', targets_index, '-inf', index_cutoff)
+return out
+"""
+"""Writes one batch. ARGV: the header (TTLs, key templates with ``%s`` for the id, the index cutoff), then
+14 values per result: server id, target identity, score, status JSON, latest value, series set id and value
+(the value empty: only refresh the TTL; both empty: neither), trim cutoff (empty: no trim), one member per
+summary metric in :data:`~collector.storage.keys.METRICS` order (empty: none) and the scrape event. Answers
+two values per result: the old status (nil when there was none) and 1 when the set's refresh found it gone."""
 
-@dataclass(frozen=True, slots=True)
-class LatestScrape:
-    """A decoded ``target:{identity}:latest`` value."""
-
-    series_set_id: str
-    timestamp_ms: int
-    values: list[float]
-    timestamps_ms: list[int] | None
-    """Per-sample timestamps, when the target exposed its own."""
-
-
-def encode_latest(result: ScrapeResult) -> bytes:
-    """One scrape as one compact value: set id, time and the raw float64 values (NaN payloads kept)."""
-    set_id = result.series_set_id.encode()
-    flags = _HAS_TIMESTAMPS if result.timestamps_ms is not None else 0
-    values = array("d", result.values)
-    stamps = array("q", result.timestamps_ms) if result.timestamps_ms is not None else None
-    if _SWAP:
-        values.byteswap()
-        if stamps is not None:
-            stamps.byteswap()
-    header = _LATEST_HEADER.pack(_LATEST_VERSION, flags, result.timestamp_ms, len(values), len(set_id))
-    parts = [header, set_id, values.tobytes()]
-    if stamps is not None:
-        parts.append(stamps.tobytes())
-    return b"".join(parts)
-
-
-def decode_latest(data: bytes) -> LatestScrape:
-    """Read :func:`encode_latest`'s output; raises ValueError for anything else."""
-    if len(data) < _LATEST_HEADER.size:
-        raise ValueError("latest value too short")
-    version, flags, timestamp_ms, count, id_length = _LATEST_HEADER.unpack_from(data)
-    if version != _LATEST_VERSION:
-        raise ValueError(f"latest value has unknown version {version}")
-    start = _LATEST_HEADER.size + id_length
-    values_end = start + 8 * count
-    expected = values_end + (8 * count if flags & _HAS_TIMESTAMPS else 0)
-    if len(data) != expected:
-        raise ValueError(f"latest value is {len(data)} bytes, expected {expected}")
-    values = array("d", data[start:values_end])
-    stamps = array("q", data[values_end:]) if flags & _HAS_TIMESTAMPS else None
-    if _SWAP:
-        values.byteswap()
-        if stamps is not None:
-            stamps.byteswap()
-    return LatestScrape(
-        series_set_id=data[_LATEST_HEADER.size : start].decode(),
-        timestamp_ms=timestamp_ms,
-        values=values.tolist(),
-        timestamps_ms=stamps.tolist() if stamps is not None else None,
-    )
+_INDEX_CUTOFF: Final = 9
+"""Where the header holds the index cutoff (set per batch)."""
 
 
-def encode_series_set(series: Sequence[SeriesKey]) -> bytes:
-    """A series list as zlib-compressed JSON, one flat row per series: ``[name, label, value, …]``.
-
-    Flat rows decode in about 60 % of the time nested label pairs take. Label names and target labels
-    repeat in every series, so a node_exporter set shrinks about 40-fold (1,000 series: 150 kB of JSON,
-    4 kB stored); it is written only when a set changes, so the ~1.5 ms it costs does not recur per scrape.
-    """
-    rows = [[name, *chain.from_iterable(labels)] for name, labels in series]
-    return _SERIES_SET_VERSION + zlib.compress(json.dumps(rows, separators=(",", ":")).encode())
-
-
-def decode_series_set(data: bytes) -> tuple[SeriesKey, ...]:
-    """Read :func:`encode_series_set`'s output; raises ValueError for anything else."""
-    if data[:1] != _SERIES_SET_VERSION:
-        raise ValueError("series set has an unknown version")
-    try:
-        rows = json.loads(zlib.decompress(data[1:]))
-        return tuple([(row[0], tuple(zip(row[1::2], row[2::2], strict=True))) for row in rows])
-    except (zlib.error, TypeError, ValueError, IndexError, KeyError) as exc:
-        raise ValueError(f"series set is corrupt: {exc}") from None
-
-
-def _status_in(old: object) -> str | None:
-    """The ``status`` field of an old status JSON; None when there was none (or it is unreadable)."""
-    if not isinstance(old, bytes | str):
-        return None
-    try:
-        doc = json.loads(old)
-    except ValueError:
-        return None
-    status = doc.get("status") if isinstance(doc, dict) else None
-    return status if isinstance(status, str) else None
+def _template(key: str) -> str:
+    """A key name turned into a ``string.format`` template (ids are UUIDs and hex digests: no ``%``)."""
+    return key.replace("%", "%%").replace("\x00", "%s")
 
 
 def _dumps(doc: Mapping[str, object]) -> str:
@@ -165,36 +120,30 @@ def _dumps(doc: Mapping[str, object]) -> str:
 
 @dataclass(slots=True)
 class _Target:
-    """What the writer keeps per target: fixed key names and what Redis should hold."""
+    """What the writer keeps per target: its ids and what Redis should hold."""
 
     server_id: str
+    identity: str
     job: str
     instance: str
     labels: dict[str, str]
-    status_key: str
-    latest_key: str
-    metric_keys: dict[str, str]
     set_written: str | None = None
     """The series set id this writer last wrote for the target (None: write it with the next scrape)."""
     refresh_due_s: float = -math.inf
     trim_due_s: float = -math.inf
     """When the recent windows of this target are next trimmed to ``window_s``."""
-    expiring: set[str] = field(default_factory=set)
-    """Metrics whose sorted set this writer has given a TTL: a new one gets it with its first point."""
     last_seen_s: float = 0.0
 
 
 @dataclass(slots=True)
 class _Planned:
-    """One result's writes in the batch pipeline, and where their replies are."""
+    """One result of the batch and what its writes were."""
 
     target: _Target
     result: ScrapeResult
     status: Status
     time_s: float
-    status_reply: int
     wrote_set: bool
-    expire_set_reply: int | None
 
 
 class LiveWriter:
@@ -202,7 +151,7 @@ class LiveWriter:
 
     ``window_s`` is how much recent history the per-metric sorted sets keep; ``thresholds`` decide when a
     server is ``warning``; ``keep_s`` is how long a server's keys outlive its last scrape; ``refresh_s`` is
-    how often the TTLs of keys that are not rewritten per scrape are refreshed. The client must return
+    how often the TTL of a series set (not rewritten per scrape) is refreshed. The client must return
     bytes (``decode_responses=False``), as the one from :func:`collector.storage.connections.connect_redis`.
     One task writes: the per-target state assumes batches arrive one after another.
     """
@@ -219,15 +168,29 @@ class LiveWriter:
         if window_s <= 0 or keep_s <= 0 or refresh_s <= 0:
             raise ValueError("window_s, keep_s and refresh_s must be positive")
         self._redis = redis
+        self._script = redis.register_script(WRITE_SCRIPT)
         self._window_s = window_s
         self._thresholds = thresholds or Thresholds()
         self._keep_s = keep_s
         self._refresh_s = refresh_s
-        self._keep_ttl_s = math.ceil(keep_s)
-        # Refreshed every refresh_s, so they must last that much longer than the data they serve.
+        keep_ttl_s = math.ceil(keep_s)
+        # Refreshed every refresh_s (a window: with every point), so they must outlast their data that much.
         self._set_ttl_s = math.ceil(keep_s + refresh_s)
         self._window_ttl_s = math.ceil(window_s + refresh_s)
         self._trim_every_s = min(60.0, window_s / 10)
+        self._head: list[str | int] = [
+            keep_ttl_s,
+            self._set_ttl_s,
+            self._window_ttl_s,
+            _template(keys.server_status("\x00")),
+            _template(keys.target_latest("\x00")),
+            _template(keys.series_set("\x00")),
+            keys.EVENTS_SCRAPE,
+            keys.SERVERS_INDEX,
+            keys.TARGETS_INDEX,
+            "",  # _INDEX_CUTOFF
+            *(_template(keys.server_metric("\x00", metric)) for metric in keys.METRICS),
+        ]
         self._targets: dict[str, _Target] = {}
         self._prune_due_s = -math.inf
 
@@ -235,16 +198,7 @@ class LiveWriter:
         info = result.target
         target = self._targets.get(info.identity)
         if target is None:
-            server_id = str(info.server_id)
-            target = _Target(
-                server_id=server_id,
-                job=info.job,
-                instance=info.instance,
-                labels=dict(info.labels),
-                status_key=keys.server_status(server_id),
-                latest_key=keys.target_latest(info.identity),
-                metric_keys={metric: keys.server_metric(server_id, metric) for metric in keys.METRICS},
-            )
+            target = _Target(str(info.server_id), info.identity, info.job, info.instance, dict(info.labels))
             self._targets[info.identity] = target
         return target
 
@@ -259,34 +213,27 @@ class LiveWriter:
         """
         if not results:
             return
-        pipe = self._redis.pipeline(transaction=False)
+        args: list[str | int | bytes] = list(self._head)
         planned: list[_Planned] = []
         last_up = {result.target.identity: i for i, result in enumerate(results) if result.up}
-        servers_seen: dict[str, float] = {}
-        targets_seen: dict[str, float] = {}
         for i, result in enumerate(results):
             identity = result.target.identity
             summary = summaries.get(identity, _NO_SUMMARY) if last_up.get(identity) == i else _NO_SUMMARY
-            planned.append(self._plan(pipe, result, summary))
-            servers_seen[planned[-1].target.server_id] = planned[-1].time_s
-            targets_seen[result.target.identity] = planned[-1].time_s
-        now_s = max(servers_seen.values())
-        for index_key, seen in ((keys.SERVERS_INDEX, servers_seen), (keys.TARGETS_INDEX, targets_seen)):
-            pipe.zadd(index_key, seen)
-            pipe.zremrangebyscore(index_key, "-inf", f"({now_s - self._keep_s}")
+            planned.append(self._plan(args, result, summary))
+        now_s = max(plan.time_s for plan in planned)
+        args[_INDEX_CUTOFF] = f"({now_s - self._keep_s!r}"
         try:
-            replies = await pipe.execute()
+            replies = await self._script(args=args)
             await self._follow_up(planned, replies)
         except (RedisError, OSError) as exc:
             for plan in planned:
                 plan.target.set_written = None
                 plan.target.refresh_due_s = -math.inf
-                plan.target.expiring.clear()
             raise StoreUnavailable("redis", str(exc) or type(exc).__name__) from exc
         self._prune(now_s)
 
-    def _plan(self, pipe: Pipeline, result: ScrapeResult, summary: ServerSummary) -> _Planned:
-        """Queue one result's writes with its summary; returns where their replies will be."""
+    def _plan(self, args: list[str | int | bytes], result: ScrapeResult, summary: ServerSummary) -> _Planned:
+        """Append one result's script arguments for ``summary``."""
         target = self._target(result)
         time_s = result.timestamp_ms / 1000.0
         target.last_seen_s = time_s
@@ -295,6 +242,7 @@ class LiveWriter:
             status = status_of(summary, self._thresholds)
         else:
             summary, status = _NO_SUMMARY, "down"
+        summary_doc = summary.to_dict()
         doc: dict[str, object] = {
             "server_id": target.server_id,
             "status": status,
@@ -304,57 +252,57 @@ class LiveWriter:
             "job": target.job,
             "instance": target.instance,
             "labels": target.labels,
-            "identity": result.target.identity,
-            "summary": summary.to_dict(),
+            "identity": target.identity,
+            "summary": summary_doc,
         }
-        status_reply = len(pipe)
-        pipe.set(target.status_key, _dumps(doc), ex=self._keep_ttl_s, get=True)
-        pipe.set(target.latest_key, encode_latest(result), ex=self._keep_ttl_s)
+        set_id: str = ""
+        set_value: bytes = b""
         wrote_set = False
-        if result.series and target.set_written != result.series_set_id:
-            pipe.set(
-                keys.series_set(result.series_set_id), encode_series_set(result.series), ex=self._set_ttl_s
-            )
-            target.set_written = result.series_set_id
-            wrote_set = True
-        expire_set_reply = None
-        if time_s >= target.refresh_due_s:
-            for metric in target.expiring:
-                pipe.expire(target.metric_keys[metric], self._window_ttl_s)
-            if result.series and not wrote_set:
-                expire_set_reply = len(pipe)
-                pipe.expire(keys.series_set(result.series_set_id), self._set_ttl_s)
-            target.refresh_due_s = time_s + self._refresh_s
-        cutoff = f"({time_s - self._window_s}"
+        if result.series:
+            if target.set_written != result.series_set_id:
+                set_id, set_value, wrote_set = result.series_set_id, encode_series_set(result.series), True
+                target.set_written = result.series_set_id
+                target.refresh_due_s = time_s + self._refresh_s
+            elif time_s >= target.refresh_due_s:
+                set_id = result.series_set_id
+                target.refresh_due_s = time_s + self._refresh_s
+        trim = ""
         # Trimming every scrape would double the commands per result; a few seconds' slack is harmless.
-        trim = time_s >= target.trim_due_s
-        if trim:
+        if time_s >= target.trim_due_s:
             target.trim_due_s = time_s + self._trim_every_s
+            trim = f"({time_s - self._window_s!r}"
+        members = [""] * len(keys.METRICS)
         for metric, value in summary.items():
-            metric_key = target.metric_keys.get(metric)
-            if metric_key is not None:
-                pipe.zadd(metric_key, {f"{time_s:.3f}:{value!r}": time_s})
-                if trim:
-                    pipe.zremrangebyscore(metric_key, "-inf", cutoff)
-                if metric not in target.expiring:
-                    pipe.expire(metric_key, self._window_ttl_s)
-                    target.expiring.add(metric)
+            position = _METRIC_POSITION.get(metric)
+            if position is not None:
+                members[position] = f"{time_s:.3f}:{value!r}"
         event = {
             "server_id": target.server_id,
             "ts": time_s,
             "up": result.up,
             "status": status,
-            "summary": doc["summary"],
+            "summary": summary_doc,
         }
-        pipe.publish(keys.EVENTS_SCRAPE, _dumps(event))
-        return _Planned(target, result, status, time_s, status_reply, wrote_set, expire_set_reply)
+        args += [
+            target.server_id,
+            target.identity,
+            repr(time_s),
+            _dumps(doc),
+            encode_latest(result),
+            set_id,
+            set_value,
+            trim,
+            *members,
+            _dumps(event),
+        ]
+        return _Planned(target, result, status, time_s, wrote_set)
 
     async def _follow_up(self, planned: list[_Planned], replies: list[object]) -> None:
-        """Publish status changes and rewrite what the batch's replies show Redis lost."""
+        """Publish status changes and rewrite what the script's answers show Redis lost."""
         pipe = self._redis.pipeline(transaction=False)
-        for plan in planned:
-            old = replies[plan.status_reply]
-            previous = _status_in(old)
+        for i, plan in enumerate(planned):
+            old, lost = replies[2 * i], replies[2 * i + 1]
+            previous = old.decode() if isinstance(old, bytes) else None
             if previous != plan.status:
                 event = {
                     "server_id": plan.target.server_id,
@@ -367,14 +315,9 @@ class LiveWriter:
                 }
                 pipe.publish(keys.EVENTS_STATUS, _dumps(event))
             lost_status = old is None and not plan.wrote_set
-            lost_set = plan.expire_set_reply is not None and replies[plan.expire_set_reply] == 0
-            if plan.result.series and (lost_status or lost_set):
+            if plan.result.series and (lost_status or lost == 1):
                 series_key = keys.series_set(plan.result.series_set_id)
                 pipe.set(series_key, encode_series_set(plan.result.series), ex=self._set_ttl_s)
-            if lost_status:
-                # The sorted sets were recreated by this batch's ZADDs, without a TTL.
-                for metric_key in plan.target.metric_keys.values():
-                    pipe.expire(metric_key, self._window_ttl_s)
         if len(pipe):
             await pipe.execute()
 
@@ -386,3 +329,6 @@ class LiveWriter:
         cutoff = now_s - self._keep_s
         for identity in [i for i, t in self._targets.items() if t.last_seen_s < cutoff]:
             del self._targets[identity]
+
+
+_METRIC_POSITION: Final[dict[str, int]] = {metric: i for i, metric in enumerate(keys.METRICS)}

@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 
 from collector.scrape.result import SeriesKey
 from collector.storage import keys
-from collector.storage.live import decode_latest, decode_series_set
+from collector.storage.live_codec import decode_latest, decode_series_set
 from collector.storage.summary import ServerSummary, Status
 
 _STATUSES: frozenset[str] = frozenset(get_args(Status))

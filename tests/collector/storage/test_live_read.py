@@ -10,7 +10,8 @@ import redis.asyncio as aioredis
 
 from collector.scrape.result import ScrapeResult, TargetInfo
 from collector.storage import keys
-from collector.storage.live import LiveWriter, encode_series_set
+from collector.storage.live import LiveWriter
+from collector.storage.live_codec import encode_series_set
 from collector.storage.live_read import (
     get_server,
     latest_series,
