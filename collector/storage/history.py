@@ -6,7 +6,8 @@ A batch is written in one transaction:
    given a fresh ``last_check``/``status``); known ids are kept in memory, so steady state costs nothing;
 2. series sets seen for the first time get their ``series`` and ``series_sets`` rows; afterwards a set is
    one bigint, looked up in memory by its digest;
-3. one ``history_raw`` row per scrape and one ``server_stats`` row per server are copied in with COPY;
+3. one ``history_raw`` row per scrape (its values packed by :mod:`~collector.storage.raw_codec`) and one
+   ``server_stats`` row per server are copied in with COPY;
 4. rows older than the compaction watermark are listed in ``history_dirty`` so maintenance compacts their
    hour again.
 
@@ -37,6 +38,7 @@ import structlog
 from collector.scrape.result import Labels, ScrapeResult, SeriesKey
 from collector.storage.errors import StoreUnavailable
 from collector.storage.partitions import Connection
+from collector.storage.raw_codec import pack_values
 
 log = structlog.get_logger(__name__)
 
@@ -283,7 +285,7 @@ class HistoryStore:
         set_ids = self._set_ids
         async with asyncio.timeout(step_timeout_s), conn.transaction():
             raw = [
-                (row.server_id, ms_to_datetime(row.ts_ms), set_ids[row.set_digest], list(row.values))
+                (row.server_id, ms_to_datetime(row.ts_ms), set_ids[row.set_digest], pack_values(row.values))
                 for row in batch.rows
                 if row.set_digest in set_ids
             ]
@@ -312,7 +314,7 @@ class HistoryStore:
         skipped = len(batch.rows) - len(raw)
         if skipped:
             log.warning("history rows dropped: series set unknown", rows=skipped)
-        return WriteOutcome(len(raw), sum(len(r[3]) for r in raw), skipped, len(stats))
+        return WriteOutcome(len(raw), sum(len(r[3]) for r in raw) // 8, skipped, len(stats))
 
     def known_set(self, digest: bytes) -> bool:
         """True when the series set is known to be stored in PostgreSQL."""

@@ -30,6 +30,7 @@ import asyncpg
 from collector.storage.compaction import decode_chunk_column, decode_rolled, read_timestamps
 from collector.storage.history import datetime_to_ms, ms_to_datetime
 from collector.storage.partitions import Connection
+from collector.storage.raw_codec import unpack_one
 from collector.storage.rollups import Aggregate, Bucket, bucket_of, bucket_points
 
 Metric = Literal["cpu", "memory", "disk", "network_rx", "network_tx"]
@@ -194,7 +195,7 @@ async def _raw_points(
     conn: Connection, p: _Positions, servers: list[UUID], start: datetime, end: datetime
 ) -> dict[int, list[tuple[int, float]]]:
     rows = await conn.fetch(
-        f"""SELECT r.ts, p.series_id, r.vals[p.pos] AS v FROM {_JOIN}
+        f"""SELECT r.ts, p.series_id, substring(r.vals FROM 8 * (p.pos - 1) + 1 FOR 8) AS v FROM {_JOIN}
             JOIN history_raw r ON r.series_set_id = p.set_id
             WHERE r.server_id = ANY($4::uuid[]) AND r.ts >= $5 AND r.ts < $6 ORDER BY r.ts""",  # noqa: S608
         p.set_ids,
@@ -206,8 +207,9 @@ async def _raw_points(
     )
     out: dict[int, list[tuple[int, float]]] = {}
     for r in rows:
-        if r["v"] is not None:
-            out.setdefault(r["series_id"], []).append((datetime_to_ms(r["ts"]), r["v"]))
+        value = unpack_one(r["v"])
+        if value is not None:
+            out.setdefault(r["series_id"], []).append((datetime_to_ms(r["ts"]), value))
     return out
 
 

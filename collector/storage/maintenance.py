@@ -33,6 +33,7 @@ from collector.storage import partitions as parts
 from collector.storage.compaction import EncodedMatrix, StoredMatrix, compact_hour, rollup_hours
 from collector.storage.history import datetime_to_ms
 from collector.storage.partitions import Connection
+from collector.storage.raw_codec import unpack_values
 
 log = structlog.get_logger(__name__)
 
@@ -273,7 +274,7 @@ class _Job:
         for row in rows:
             ts, values = grouped.setdefault(row["series_set_id"], ([], []))
             ts.append(datetime_to_ms(row["ts"]))
-            values.append(row["vals"])
+            values.append(unpack_values(row["vals"]))
         groups = [(set_id, ts, values) for set_id, (ts, values) in grouped.items()]
         encoded = await asyncio.get_running_loop().run_in_executor(self.executor, _compact_groups, groups)
         async with self.conn.transaction():

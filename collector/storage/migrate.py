@@ -59,8 +59,10 @@ class MigrationMismatchError(RuntimeError):
 
 async def migrate(
     conn: asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record],
+    *,
+    up_to: int | None = None,
 ) -> list[int]:
-    """Apply every pending migration; returns the versions applied by this call."""
+    """Apply every pending migration (up to version ``up_to``); returns the versions applied by this call."""
     await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_ID)
     try:
         await conn.execute(
@@ -75,6 +77,8 @@ async def migrate(
         applied = {row["version"]: row["checksum"] for row in rows}
         done: list[int] = []
         for migration in available_migrations():
+            if up_to is not None and migration.version > up_to:
+                break
             if migration.version in applied:
                 if applied[migration.version] != migration.checksum:
                     raise MigrationMismatchError(

@@ -12,6 +12,7 @@ from collector.storage.history import (
     instance_host,
     ms_to_datetime,
 )
+from collector.storage.raw_codec import unpack_values
 from collector.storage.summary import ServerSummary
 from tests.collector.storage.history_helpers import T0_MS, migrated_pool, result, stats, target
 
@@ -44,7 +45,7 @@ async def test_first_write_creates_server_series_and_set_then_steady_state_only_
         await store.write(conn, second)
         assert await conn.fetchval("SELECT count(*) FROM series_sets") == 1
         rows = await conn.fetch("SELECT ts, vals FROM history_raw ORDER BY ts")
-        assert [(r["ts"], r["vals"]) for r in rows] == [
+        assert [(r["ts"], unpack_values(r["vals"])) for r in rows] == [
             (ms_to_datetime(T0_MS), [1.0, 2.0, 3.0]),
             (ms_to_datetime(T0_MS + 15_000), [1.0, 2.5, 3.5]),
         ]

@@ -12,6 +12,7 @@ import pytest
 from collector.scrape.result import ScrapeResult
 from collector.storage.batch_codec import decode_batch
 from collector.storage.history_writer import HistoryWriter, WriterConfig
+from collector.storage.raw_codec import unpack_values
 from tests.collector.storage.history_helpers import T0_MS, migrated_pool, result, stats, target
 from tests.polling import eventually
 
@@ -77,9 +78,10 @@ async def test_postgres_down_for_several_batches_then_back_loses_no_sample(tmp_p
             await writer.close()
             assert await pool.fetchval("SELECT count(*) FROM history_raw") == 3 * 6 + 1
             assert await pool.fetchval("SELECT count(DISTINCT (server_id, ts)) FROM history_raw") == 19
-            assert await pool.fetchval(
+            vals = await pool.fetchval(
                 "SELECT vals FROM history_raw WHERE server_id = $1", target(99).server_id
-            ) == [7.0]
+            )
+            assert unpack_values(vals) == [7.0]
     finally:
         server.cleanup()
 

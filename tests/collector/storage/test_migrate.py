@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import math
+import struct
 
 import asyncpg
 import pytest
 
 from collector.storage.migrate import MigrationMismatchError, available_migrations, migrate
+from collector.storage.raw_codec import unpack_values
 
 
 def test_shipped_migrations_are_numbered_from_one_without_gaps() -> None:
@@ -56,5 +59,28 @@ async def test_an_applied_migration_that_was_edited_is_refused(fresh_pg_dsn: str
         await conn.execute("UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1")
         with pytest.raises(MigrationMismatchError, match="0001_init was changed"):
             await migrate(conn)
+    finally:
+        await conn.close()
+
+
+async def test_raw_values_stored_as_arrays_are_converted_to_packed_bytes(fresh_pg_dsn: str) -> None:
+    conn = await asyncpg.connect(fresh_pg_dsn)
+    try:
+        assert await migrate(conn, up_to=8) == list(range(1, 9))
+        (stale,) = struct.unpack(">d", bytes.fromhex("7ff0000000000002"))
+        rows = [[1.5, -2.0, 1e300, stale], []]
+        for i, vals in enumerate(rows):
+            await conn.execute(
+                "INSERT INTO history_raw (server_id, ts, series_set_id, vals) "
+                "VALUES (gen_random_uuid(), now() + $1 * interval '1 s', 1, $2)",
+                i,
+                vals,
+            )
+        assert await migrate(conn) == [m.version for m in available_migrations()][8:]
+        converted = await conn.fetch("SELECT vals FROM history_raw ORDER BY ts")
+        stored = [unpack_values(r["vals"]) for r in converted]
+        assert stored[0][:3] == [1.5, -2.0, 1e300] and stored[1] == []
+        assert math.isnan(stored[0][3])
+        assert struct.pack(">d", stored[0][3]) == bytes.fromhex("7ff0000000000002")
     finally:
         await conn.close()
