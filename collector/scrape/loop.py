@@ -121,6 +121,7 @@ class ScrapeLoop:
         self._all_series = self._synthetic
         self._series_id = self._synthetic_id
         self._running = False
+        self._stopped = False
         self._shape: PageShape | None = None
         self._kept: Callable[[list[float]], tuple[float, ...]] | None = None
         self._current: list[SeriesKey] = []
@@ -131,8 +132,17 @@ class ScrapeLoop:
         """True while a scrape of this target is in flight."""
         return self._running
 
+    def stop(self) -> None:
+        """Scrape no more: a run the scheduler started before the target went away does nothing."""
+        self._stopped = True
+
     async def scrape(self) -> ScrapeResult | None:
-        """Scrape once and queue the result; None (and counted) when the previous scrape still runs."""
+        """Scrape once and queue the result; None (and counted) when the previous scrape still runs.
+
+        None, and nothing fetched, once the loop is stopped.
+        """
+        if self._stopped:
+            return None
         if self._running:
             self._metrics.skipped.labels(self.job.job_name).inc()
             return None

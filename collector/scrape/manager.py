@@ -212,7 +212,9 @@ class ScrapeManager:
         )
 
     def _stop_loop(self, identity: str) -> None:
-        self._loops.pop(identity, None)
+        loop = self._loops.pop(identity, None)
+        if loop is not None:
+            loop.stop()
         if self._scheduler.get_job(_JOB_PREFIX + identity):
             self._scheduler.remove_job(_JOB_PREFIX + identity)
 

@@ -272,6 +272,14 @@ async def test_a_scrape_never_overlaps_the_previous_one_of_its_target(
     assert loop._metrics.skipped.labels("node")._value.get() == 1
 
 
+async def test_a_stopped_loop_scrapes_no_more(make_loop: LoopFactory) -> None:
+    loop, queue = await make_loop()
+    assert await loop.scrape() is not None
+    loop.stop()
+    assert await loop.scrape() is None, "a run started before the target went away must do nothing"
+    assert len(queue) == 1
+
+
 async def test_steady_pages_take_the_fast_path_with_identical_results(
     make_loop: LoopFactory, target: tuple[Target, str]
 ) -> None:
