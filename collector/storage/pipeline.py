@@ -134,7 +134,7 @@ class StoragePipeline:
                 self._live_batches.clear()
                 await asyncio.sleep(min(wait_s, 1.0))
                 continue
-            batch, summaries = self._live_batches.popleft()
+            batch, summaries = self._take_live()
             try:
                 async with asyncio.timeout(options.live_write_timeout_s):
                     await self._live.write(batch, summaries)
@@ -150,6 +150,25 @@ class StoragePipeline:
                 log.info("redis is back, live state resumed")
             self.live_error = None
             self._live_backoff_s = options.live_backoff_initial_s
+
+    def _take_live(self) -> tuple[list[ScrapeResult], Mapping[str, ServerSummary]]:
+        """The waiting live batches as one (up to ``batch_max_results``): one round trip when Redis lags.
+
+        A later batch's summary of a target replaces an earlier one, as the writer wants: it writes a
+        target's summary with its last successful result.
+        """
+        batch, summaries = self._live_batches.popleft()
+        if not self._live_batches:
+            return batch, summaries
+        results, merged = list(batch), dict(summaries)
+        while (
+            self._live_batches
+            and len(results) + len(self._live_batches[0][0]) <= self._options.batch_max_results
+        ):
+            more, more_summaries = self._live_batches.popleft()
+            results += more
+            merged.update(more_summaries)
+        return results, merged
 
     def health(self) -> dict[str, object]:
         """The state of both writers, for ``/api/health``."""
@@ -276,6 +295,11 @@ class _PipelineMetrics(Collector):
             yield CounterMetricFamily(name, help_text, value=value)
         yield GaugeMetricFamily(
             "openmanager_history_spool_bytes", "Bytes in the disk spool.", value=health.spool_bytes
+        )
+        yield GaugeMetricFamily(
+            "openmanager_history_pending_samples",
+            "Samples accepted for history and not yet written or spooled.",
+            value=health.pending_samples,
         )
         yield GaugeMetricFamily(
             "openmanager_history_spool_dropped_records",

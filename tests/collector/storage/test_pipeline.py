@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
 import asyncpg
@@ -18,6 +18,7 @@ from collector.storage import keys
 from collector.storage.history_writer import HistoryWriter, WriterConfig
 from collector.storage.live import LiveWriter
 from collector.storage.pipeline import PipelineOptions, StoragePipeline
+from collector.storage.summary import ServerSummary
 from tests.collector.storage.history_helpers import migrated_pool
 from tests.collector.storage.test_summary import TARGET, exporter_gauges, make_result, node_samples
 
@@ -123,3 +124,49 @@ async def test_close_hands_queued_results_to_history(
         await pipeline.close(5)
         assert await _rows(pool) == (2, 2)
     await redis.aclose()
+
+
+class _HeldLiveWriter(LiveWriter):
+    """A live writer whose first write waits until released; records the size of every write."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        super().__init__(redis)
+        self.sizes: list[int] = []
+        self.release = asyncio.Event()
+
+    async def write(self, results: Sequence[ScrapeResult], summaries: Mapping[str, ServerSummary]) -> None:
+        self.sizes.append(len(results))
+        if len(self.sizes) == 1:
+            await self.release.wait()
+        await super().write(results, summaries)
+
+
+async def test_live_batches_that_waited_are_written_in_one_call(
+    fresh_pg_dsn: str, redis_url: str, tmp_path: Path
+) -> None:
+    redis = aioredis.Redis.from_url(redis_url)
+    await redis.flushdb()
+    queue = ResultQueue(100, ScrapeMetrics())
+    live = _HeldLiveWriter(redis)
+    async with migrated_pool(fresh_pg_dsn) as pool:
+        history = HistoryWriter(pool, WriterConfig(spool_dir=tmp_path / "spool", flush_interval_s=0.05))
+        pipeline = StoragePipeline(queue, live, history, FAST)
+        await pipeline.start()
+        times = [1000.0 + 15 * i for i in range(5)]
+        first, *rest = _results(times)
+        queue.put(first)
+        await _eventually(lambda: _true(live.sizes == [1]))
+        for result in rest:  # one server: every scrape is a wave, and a live batch, of its own
+            queue.put(result)
+        await _eventually(lambda: _true(pipeline.results_consumed == 5))
+        live.release.set()
+        await _eventually(lambda: _true(len(live.sizes) == 2))
+        assert live.sizes == [1, 4]
+        raw = await redis.get(keys.server_status(TARGET.server_id))
+        assert raw is not None and json.loads(raw)["last_scrape"] == times[-1]
+        await pipeline.close(5)
+    await redis.aclose()
+
+
+async def _true(value: bool) -> bool:
+    return value
