@@ -82,6 +82,22 @@ def lag_quantiles(before: list[tuple[float, float]], after: list[tuple[float, fl
     return out
 
 
+_BACKLOG = {
+    "scrape queue depth": "openmanager_scrape_queue_depth",
+    "scrape results dropped (total)": "openmanager_scrape_results_dropped_total",
+    "history samples pending": "openmanager_history_pending_samples",
+    "history spool bytes": "openmanager_history_spool_bytes",
+    "history rows dropped (total)": "openmanager_history_rows_dropped_total",
+    "history batches spooled (total)": "openmanager_history_batches_spooled_total",
+    "live batches dropped (total)": "openmanager_live_batches_dropped_total",
+}
+
+
+def backlog(text: str) -> dict[str, float]:
+    """What waits in or was dropped by the collector's write path, from its /metrics page."""
+    return {label: metric_sum(text, name) for label, name in _BACKLOG.items()}
+
+
 def wait_http(url: str, timeout_s: float = 60) -> None:
     """Wait until ``url`` answers."""
     deadline = time.monotonic() + timeout_s
@@ -169,12 +185,13 @@ def main() -> None:
             f"warm-up {args.warmup:.0f}s, window {args.window:.0f}s, collector stores: {args.stores}"
         )
         time.sleep(args.warmup)
-        extra = (
-            [int(p) for p in (work / "store-pids").read_text().split()]
-            if (work / "store-pids").exists()
-            else []
-        )
-        p0, c0, s0 = cpu_seconds(prometheus.pid), cpu_seconds(collector.pid), tree_cpu_seconds(extra)
+        stores: dict[str, list[int]] = {}
+        if (work / "store-pids").exists():
+            for line in (work / "store-pids").read_text().splitlines():
+                name, *pids = line.split()
+                stores[name] = [int(p) for p in pids]
+        p0, c0 = cpu_seconds(prometheus.pid), cpu_seconds(collector.pid)
+        s0 = {name: tree_cpu_seconds(pids) for name, pids in stores.items()}
         pm0 = metric_sum(
             scrape_metrics("http://127.0.0.1:19090/metrics"), "prometheus_tsdb_head_samples_appended_total"
         )
@@ -183,8 +200,10 @@ def main() -> None:
             cm, "openmanager_scrapes_total"
         )
         lag0 = lag_buckets(cm)
+        backlog0 = backlog(cm)
         time.sleep(args.window)
-        p1, c1, s1 = cpu_seconds(prometheus.pid), cpu_seconds(collector.pid), tree_cpu_seconds(extra)
+        p1, c1 = cpu_seconds(prometheus.pid), cpu_seconds(collector.pid)
+        s1 = {name: tree_cpu_seconds(pids) for name, pids in stores.items()}
         pm1 = metric_sum(
             scrape_metrics("http://127.0.0.1:19090/metrics"), "prometheus_tsdb_head_samples_appended_total"
         )
@@ -204,10 +223,14 @@ def main() -> None:
         print(f"{'samples ingested':28}{p_samples:14.0f}{c_samples:14.0f}")
         print(f"{'CPU per sample (us)':28}{p_us:14.2f}{c_us:14.2f}{c_us / p_us:8.2f}")
         print(f"{'resident memory (MB)':28}{rss_mb(prometheus.pid):14.0f}{rss_mb(collector.pid):14.0f}")
-        if extra:
-            print(
-                f"{'store servers CPU s':28}{'':14}{s1 - s0:14.2f}   (PostgreSQL and Redis of the collector)"
-            )
+        for name, label in (("postgres", "PostgreSQL CPU s"), ("redis-server", "Redis CPU s")):
+            if name in stores:
+                print(f"{label:28}{'':14}{s1[name] - s0[name]:14.2f}   (the collector's store, whole server)")
+        if stores:
+            backlog1 = backlog(cm)
+            print("collector backlog, window start -> end:")
+            for key, value in backlog1.items():
+                print(f"  {key:40}{backlog0[key]:>14,.0f} -> {value:,.0f}")
         print(f"collector scrape start lag in the window: p50 <= {lag['p50']}s, p99 <= {lag['p99']}s")
         print(f"failed scrapes in the collector: {failures:.0f}")
     finally:

@@ -39,17 +39,17 @@ async def _drop(queue: ResultQueue) -> None:
         await queue.get_batch(1000, wait_s=1.0)
 
 
-def _store_pids() -> list[int]:
+def _store_pids() -> dict[str, list[int]]:
     """PIDs of this machine's PostgreSQL and Redis server processes, for the benchmark's CPU figures."""
-    pids = []
+    pids: dict[str, list[int]] = {"postgres": [], "redis-server": []}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 name = (entry / "comm").read_text().strip()
             except OSError:
                 continue
-            if name in ("postgres", "redis-server"):
-                pids.append(int(entry.name))
+            if name in pids:
+                pids[name].append(int(entry.name))
     return pids
 
 
@@ -69,7 +69,9 @@ async def _pipeline(collector: Collector, work: Path) -> AsyncIterator[None]:
         pipeline = StoragePipeline(collector.queue, LiveWriter(redis), history)
         await pipeline.start()
         pipeline.register(collector.metrics.registry)
-        (work / "store-pids").write_text(" ".join(map(str, _store_pids())))
+        (work / "store-pids").write_text(
+            "".join(f"{name} {' '.join(map(str, pids))}\n" for name, pids in _store_pids().items())
+        )
         try:
             yield
         finally:
