@@ -1,6 +1,7 @@
 """From the scrape queue into both stores, each independent of the other.
 
-One consumer task takes batches of scrape results from the :class:`ResultQueue`, computes each server's
+One consumer task takes batches of scrape results from the :class:`ResultQueue` (up to a size, or what
+gathered within ``batch_linger_s`` of the first), computes each server's
 summary once, and hands the batch to the history writer (which never blocks: it batches, and spools to disk
 while PostgreSQL is away) and to the live task. The live task writes Redis; while Redis is away it backs off
 (capped, exponential) and drops live batches, counted, since live state refills from the next scrapes. So
@@ -44,6 +45,10 @@ class PipelineOptions:
 
     batch_max_results: int = 500
     batch_wait_s: float = 0.25
+    batch_linger_s: float = 0.5
+    """After the first result of a batch, how long to let more gather: a fleet's scrapes are spread over
+    the interval, and without it every result would be a batch of one, each costing its own round trip to
+    Redis (live state is at most this much later)."""
     live_max_batches: int = 64
     live_write_timeout_s: float = 5.0
     live_backoff_initial_s: float = 0.5
@@ -91,6 +96,9 @@ class StoragePipeline:
         options = self._options
         while not self._stopping:
             batch = await self._queue.get_batch(options.batch_max_results, options.batch_wait_s)
+            if batch and len(batch) < options.batch_max_results and options.batch_linger_s > 0:
+                await asyncio.sleep(options.batch_linger_s)
+                batch += await self._queue.get_batch(options.batch_max_results - len(batch), 0)
             if batch:
                 self._dispatch(batch)
 

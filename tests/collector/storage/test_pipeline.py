@@ -20,9 +20,17 @@ from collector.storage.live import LiveWriter
 from collector.storage.pipeline import PipelineOptions, StoragePipeline
 from collector.storage.summary import ServerSummary
 from tests.collector.storage.history_helpers import migrated_pool
-from tests.collector.storage.test_summary import TARGET, exporter_gauges, make_result, node_samples
+from tests.collector.storage.test_summary import (
+    TARGET,
+    exporter_gauges,
+    make_result,
+    make_target,
+    node_samples,
+)
 
-FAST = PipelineOptions(batch_wait_s=0.05, live_backoff_initial_s=0.1, live_backoff_max_s=0.2)
+FAST = PipelineOptions(
+    batch_wait_s=0.05, batch_linger_s=0, live_backoff_initial_s=0.1, live_backoff_max_s=0.2
+)
 
 
 def _results(times: list[float], cpu: float = 42.5) -> list[ScrapeResult]:
@@ -164,6 +172,29 @@ async def test_live_batches_that_waited_are_written_in_one_call(
         assert live.sizes == [1, 4]
         raw = await redis.get(keys.server_status(TARGET.server_id))
         assert raw is not None and json.loads(raw)["last_scrape"] == times[-1]
+        await pipeline.close(5)
+    await redis.aclose()
+
+
+async def test_results_that_arrive_within_the_linger_are_one_batch(
+    fresh_pg_dsn: str, redis_url: str, tmp_path: Path
+) -> None:
+    redis = aioredis.Redis.from_url(redis_url)
+    await redis.flushdb()
+    queue = ResultQueue(100, ScrapeMetrics())
+    live = _HeldLiveWriter(redis)
+    live.release.set()
+    async with migrated_pool(fresh_pg_dsn) as pool:
+        history = HistoryWriter(pool, WriterConfig(spool_dir=tmp_path / "spool", flush_interval_s=0.05))
+        options = PipelineOptions(batch_wait_s=0.05, batch_linger_s=0.5)
+        pipeline = StoragePipeline(queue, live, history, options)
+        await pipeline.start()
+        for i in range(3):  # three servers, scraped 0.1 s apart
+            queue.put(make_result(node_samples(), 1000.0 + i, make_target(f"web-{i}:9100")))
+            await asyncio.sleep(0.1)
+        await _eventually(lambda: _true(pipeline.results_consumed == 3))
+        await _eventually(lambda: _true(sum(live.sizes) == 3))
+        assert live.sizes == [3], "one round trip to Redis for the three"
         await pipeline.close(5)
     await redis.aclose()
 
