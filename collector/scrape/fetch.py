@@ -12,8 +12,11 @@ import asyncio
 import ssl
 import zlib
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import aiohttp
+from multidict import CIMultiDict
+from yarl import URL
 
 # OpenMetrics first, then the classic text format, as Prometheus negotiates.
 ACCEPT = (
@@ -48,6 +51,16 @@ class FetchSpec:
     ssl_context: ssl.SSLContext | None = None
     server_name: str | None = None
     """Name to verify the server certificate against (and send as SNI) instead of the URL's host."""
+
+    @cached_property
+    def request_url(self) -> URL:
+        """The URL, parsed once rather than on every scrape."""
+        return URL(self.url)
+
+    @cached_property
+    def request_headers(self) -> CIMultiDict[str]:
+        """The request headers, built once rather than on every scrape."""
+        return CIMultiDict(_request_headers(self))
 
 
 @dataclass(frozen=True)
@@ -140,8 +153,8 @@ async def fetch(session: aiohttp.ClientSession, spec: FetchSpec) -> FetchedPage:
     try:
         async with asyncio.timeout(spec.timeout_s):
             async with session.get(
-                spec.url,
-                headers=_request_headers(spec),
+                spec.request_url,
+                headers=spec.request_headers,
                 ssl=spec.ssl_context if spec.ssl_context is not None else True,
                 server_hostname=spec.server_name,
                 allow_redirects=True,
