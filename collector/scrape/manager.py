@@ -1,11 +1,16 @@
-"""Scheduling scrapes: one apscheduler job per target, placed at a fixed phase of its interval.
+"""Scheduling scrapes: each target at a fixed phase of its interval, through apscheduler.
 
 The manager turns a target configuration into running scrape loops. Targets are identified by a stable hash
 (``Target.identity``), so applying a new configuration is a diff: new targets start, gone ones stop, and
 unchanged ones keep their loop, their caches and their phase. The phase offset within the interval comes
 from the same hash, which spreads a fleet's scrapes evenly and keeps each target's rhythm across restarts.
-A scrape that would start while the previous one of the same target still runs is skipped, and a scrape
-the scheduler is late for by more than the grace time is skipped rather than piled up.
+
+Phases are rounded to :data:`SLOT_S`, and one scheduler job per interval and slot starts the scrapes of
+every target in it: a fleet of 1,000 targets every 15 s wakes the scheduler 10 times a second instead of
+67, which matters because each wake-up of apscheduler costs more than a small scrape. A job starts its
+scrapes as tasks and returns, so a slow target never holds back the others in its slot. A scrape that would
+start while the previous one of the same target still runs is skipped, and a slot the scheduler is late for
+by more than the grace time is skipped rather than piled up; both are counted per target.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from collector.discovery import Target, TargetGroup, build_targets, discover, me
 from collector.scrape.loop import ScrapeLoop, TargetState, drain
 from collector.scrape.metrics import ScrapeMetrics
 from collector.scrape.queue import ResultQueue
+from collector.scrape.result import ScrapeResult
 from collector.scrape.spec import fetch_spec, ssl_context
 from collector.targets import ScrapeJob, TargetsConfig
 
@@ -39,6 +45,9 @@ log = structlog.get_logger(__name__)
 _JOB_PREFIX = "scrape:"
 _SD_PREFIX = "file_sd:"
 
+SLOT_S = 0.1
+"""The granularity of scrape phases: targets whose phase falls in the same slot share a scheduler job."""
+
 
 def phase_offset_s(identity: str, interval_s: float) -> float:
     """Where in each interval the target is scraped: a stable function of its identity."""
@@ -46,10 +55,14 @@ def phase_offset_s(identity: str, interval_s: float) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64 * interval_s
 
 
-def first_run_at(identity: str, interval_s: float, now: float) -> float:
-    """The first planned scrape time at or after ``now`` on the target's phase grid."""
-    offset = phase_offset_s(identity, interval_s)
-    base = math.floor(now / interval_s) * interval_s + offset
+def phase_slot(identity: str, interval_s: float) -> int:
+    """The slot of the target's phase: its phase rounded down to :data:`SLOT_S`."""
+    return int(phase_offset_s(identity, interval_s) / SLOT_S)
+
+
+def first_run_at(slot: int, interval_s: float, now: float) -> float:
+    """The first planned time of ``slot`` at or after ``now``."""
+    base = math.floor(now / interval_s) * interval_s + slot * SLOT_S
     return base if base >= now else base + interval_s
 
 
@@ -88,13 +101,17 @@ class ScrapeManager:
         self._jobs: dict[str, ScrapeJob] = {}
         self._groups: dict[str, dict[str, tuple[TargetGroup, ...]]] = {}
         self._contexts: dict[str, ssl.SSLContext | None] = {}
+        self._slots: dict[str, _Slot] = {}
+        self._slot_of: dict[str, str] = {}
+        """The job id of each target's slot."""
         scheduler.add_listener(self._on_skipped, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
 
     def _on_skipped(self, event: JobEvent) -> None:
-        """Count a scrape the scheduler skipped: the previous one still ran, or it was too late to start."""
-        loop = self._loops.get(event.job_id.removeprefix(_JOB_PREFIX))
-        if loop is not None:
-            self._metrics.skipped.labels(loop.job.job_name).inc()
+        """Count the scrapes of a slot the scheduler skipped because it was too late to start it."""
+        slot = self._slots.get(event.job_id)
+        if slot is not None:
+            for loop in slot.loops.values():
+                self._metrics.skipped.labels(loop.job.job_name).inc()
 
     def targets(self) -> list[TargetView]:
         """Every active target and its last scrape outcome."""
@@ -198,25 +215,39 @@ class ScrapeManager:
         )
         self._loops[target.identity] = loop
         interval = target.scrape_interval_s
-        start = first_run_at(target.identity, interval, self._clock())
-        planned = _PlannedScrape(loop, start, interval, self._metrics, self._clock)
-        self._scheduler.add_job(
-            planned.run,
-            IntervalTrigger(seconds=interval, start_date=datetime.fromtimestamp(start, UTC)),
-            id=_JOB_PREFIX + target.identity,
-            name=f"{job.job_name} {target.url}",
-            replace_existing=True,
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=max(1, int(interval / 2)),
-        )
+        number = phase_slot(target.identity, interval)
+        job_id = f"{_JOB_PREFIX}{interval:g}s:{number}"
+        slot = self._slots.get(job_id)
+        if slot is None:
+            start = first_run_at(number, interval, self._clock())
+            slot = _Slot(job_id, start, interval, self._metrics, self._clock)
+            self._slots[job_id] = slot
+            self._scheduler.add_job(
+                slot.run,
+                IntervalTrigger(seconds=interval, start_date=datetime.fromtimestamp(start, UTC)),
+                id=job_id,
+                name=f"scrapes every {interval:g}s at +{number * SLOT_S:.1f}s",
+                replace_existing=True,
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=max(1, int(interval / 2)),
+            )
+        slot.loops[target.identity] = loop
+        self._slot_of[target.identity] = job_id
 
     def _stop_loop(self, identity: str) -> None:
         loop = self._loops.pop(identity, None)
         if loop is not None:
             loop.stop()
-        if self._scheduler.get_job(_JOB_PREFIX + identity):
-            self._scheduler.remove_job(_JOB_PREFIX + identity)
+        job_id = self._slot_of.pop(identity, None)
+        slot = self._slots.get(job_id) if job_id is not None else None
+        if slot is None:
+            return
+        slot.loops.pop(identity, None)
+        if not slot.loops:
+            del self._slots[slot.job_id]
+            if self._scheduler.get_job(slot.job_id):
+                self._scheduler.remove_job(slot.job_id)
 
     async def stop(self, drain_timeout_s: float) -> None:
         """Stop scheduling scrapes and let in-flight ones finish within ``drain_timeout_s``."""
@@ -238,27 +269,38 @@ def _how_scraped(job: ScrapeJob) -> ScrapeJob:
     return dataclasses.replace(job, static_configs=(), file_sd_configs=())
 
 
-class _PlannedScrape:
-    """The scheduler's job for one target: measures the start lag against the phase grid, then scrapes."""
+class _Slot:
+    """The scheduler's job for the targets of one phase slot: starts each one's scrape as a task."""
 
     def __init__(
         self,
-        loop: ScrapeLoop,
+        job_id: str,
         first_s: float,
         interval_s: float,
         metrics: ScrapeMetrics,
         clock: Callable[[], float],
     ) -> None:
-        self._loop = loop
+        self.job_id = job_id
+        self.loops: dict[str, ScrapeLoop] = {}
         self._first_s = first_s
         self._interval_s = interval_s
         self._metrics = metrics
         self._clock = clock
+        self._tasks: set[asyncio.Task[ScrapeResult | None]] = set()
 
     async def run(self) -> None:
         now = self._clock()
         planned = (
             self._first_s + max(0, math.floor((now - self._first_s) / self._interval_s)) * self._interval_s
         )
-        self._metrics.start_lag.observe(max(0.0, now - planned))
-        await self._loop.scrape()
+        lag = max(0.0, now - planned)
+        for loop in self.loops.values():
+            self._metrics.start_lag.observe(lag)
+            task = asyncio.create_task(loop.scrape(), name=f"scrape {loop.target.url}")
+            self._tasks.add(task)
+            task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[ScrapeResult | None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("scrape failed unexpectedly", task=task.get_name(), exc_info=task.exception())

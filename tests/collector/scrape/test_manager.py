@@ -14,8 +14,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from collector.scrape import manager as manager_module
 from collector.scrape.fetch import new_session
-from collector.scrape.manager import ScrapeManager, first_run_at, phase_offset_s
+from collector.scrape.manager import SLOT_S, ScrapeManager, first_run_at, phase_offset_s, phase_slot
 from collector.scrape.metrics import ScrapeMetrics
 from collector.scrape.queue import ResultQueue
 from collector.targets import parse_targets
@@ -33,9 +34,11 @@ def test_phase_offset_is_stable_and_inside_the_interval(interval_s: float) -> No
 
 def test_first_run_is_on_the_targets_grid_and_not_in_the_past() -> None:
     now = 1_000_000.3
-    start = first_run_at("abc", 15.0, now)
+    slot = phase_slot("abc", 15.0)
+    assert 0 <= phase_offset_s("abc", 15.0) - slot * SLOT_S < SLOT_S
+    start = first_run_at(slot, 15.0, now)
     assert now <= start < now + 15.0
-    assert (start - phase_offset_s("abc", 15.0)) % 15.0 == pytest.approx(0.0, abs=1e-6)
+    assert (start - slot * SLOT_S) % 15.0 == pytest.approx(0.0, abs=1e-6)
 
 
 class Fleet:
@@ -112,9 +115,10 @@ async def test_reload_is_a_diff_that_keeps_unchanged_targets_and_their_phase(
     assert len(kept) == 1 and len(after) == 2
     (identity,) = kept
     assert after[identity] is before[identity], "an unchanged target keeps its loop and caches"
-    job_id = f"scrape:{identity}"
+    job_id = f"scrape:15s:{phase_slot(identity, 15.0)}"
     assert scheduler.get_job(job_id).next_run_time == runs[job_id], "and its phase"
-    assert len([j for j in scheduler.get_jobs() if j.id.startswith("scrape:")]) == 2
+    slots = {f"scrape:15s:{phase_slot(i, 15.0)}" for i in after}
+    assert {j.id for j in scheduler.get_jobs() if j.id.startswith("scrape:")} == slots
 
 
 async def test_targets_are_scraped_on_their_interval(
@@ -178,3 +182,22 @@ async def test_file_sd_refresh_adds_and_removes_targets(
     sd.write_text("not json")
     await asyncio.sleep(1.5)
     assert len(manager.targets()) == 2, "a broken file keeps its last good targets"
+
+
+async def test_targets_of_one_phase_slot_share_a_job_and_a_slow_one_holds_back_no_other(
+    fleet: tuple[Fleet, list[str]],
+    parts: tuple[AsyncIOScheduler, aiohttp.ClientSession, ResultQueue, ScrapeMetrics],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scheduler, session, queue, metrics = parts
+    state, addresses = fleet
+    monkeypatch.setattr(manager_module, "phase_slot", lambda identity, interval_s: 0)
+    manager = ScrapeManager(scheduler, session=session, queue=queue, metrics=metrics, base_dir=tmp_path)
+    await manager.apply(parse_targets(_config(addresses, tmp_path, "1s"), "t.yaml", tmp_path))
+    assert [j.id for j in scheduler.get_jobs() if j.id.startswith("scrape:")] == ["scrape:1s:0"]
+    state.delay_s = 0.8
+    await asyncio.sleep(2.5)
+    assert state.max_in_flight == 3, "the slot's scrapes run side by side, not one after another"
+    await manager.stop(drain_timeout_s=3)
+    assert [j.id for j in scheduler.get_jobs() if j.id.startswith("scrape:")] == []
