@@ -231,6 +231,8 @@ def main() -> None:
             print("collector backlog, window start -> end:")
             for key, value in backlog1.items():
                 print(f"  {key:40}{backlog0[key]:>14,.0f} -> {value:,.0f}")
+        start = lag_quantiles([(le, 0.0) for le, _ in lag0], lag0)
+        print(f"collector scrape start lag in the warm-up: p50 <= {start['p50']}s, p99 <= {start['p99']}s")
         print(f"collector scrape start lag in the window: p50 <= {lag['p50']}s, p99 <= {lag['p99']}s")
         print(f"failed scrapes in the collector: {failures:.0f}")
     finally:
