@@ -35,13 +35,14 @@ def encode_batch(batch: HistoryBatch, define_sets: Collection[bytes]) -> bytes:
         "targets": [
             [str(t.server_id), t.job, t.instance, [list(p) for p in t.labels]] for t in batch.targets.values()
         ],
+        # Tuples are JSON arrays as they are: a million series are not copied into lists first.
         "sets": [
-            [digest.hex(), str(d.server_id), [[m, [list(p) for p in labels]] for m, labels in d.series]]
+            [digest.hex(), str(d.server_id), d.series]
             for digest, d in batch.sets.items()
             if digest in define_sets
         ],
     }
-    head = json.dumps(header, separators=(",", ":")).encode()
+    head = json.dumps(header, separators=(",", ":"), check_circular=False).encode()
     parts = [_LEN.pack(len(head)), head]
     for row in batch.rows:
         stats = row.stats.as_tuple() if row.stats is not None else (None,) * 5
@@ -67,7 +68,7 @@ def decode_batch(data: bytes) -> HistoryBatch:
             server_id = UUID(sid)
             batch.targets[server_id] = TargetRow(server_id, job, instance, tuple((k, v) for k, v in labels))
         for digest, sid, series in header["sets"]:
-            keys = tuple((m, tuple((k, v) for k, v in labels)) for m, labels in series)
+            keys = tuple([(m, tuple(map(tuple, labels))) for m, labels in series])
             batch.sets[bytes.fromhex(digest)] = SeriesSetDef(UUID(sid), keys)
         while pos < len(body):
             sid_bytes, ts_ms, digest, up, mask, count = _ROW.unpack_from(body, pos)

@@ -331,7 +331,8 @@ class HistoryWriter:
 
     async def _spool_batch(self, batch: HistoryBatch) -> None:
         define = [d for d in batch.sets if d not in self._spool_defined and not self._store.known_set(d)]
-        payload = encode_batch(batch, define)
+        # Off the event loop: a first wave's definitions are hundreds of thousands of series.
+        payload = await asyncio.to_thread(encode_batch, batch, define)
         async with self._spool_lock:
             before = self.spool.dropped_records
             await asyncio.to_thread(self.spool.append, payload)
@@ -366,7 +367,7 @@ class HistoryWriter:
                 return
             record, payload = head
             try:
-                batch = decode_batch(payload)
+                batch = await asyncio.to_thread(decode_batch, payload)
             except BatchDecodeError as exc:
                 log.error("unreadable batch in history spool skipped", error=str(exc))
             else:
