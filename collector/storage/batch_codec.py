@@ -17,7 +17,8 @@ from array import array
 from collections.abc import Collection
 from uuid import UUID
 
-from collector.storage.history import HistoryBatch, ScrapeRow, SeriesSetDef, StatsValues, TargetRow
+from collector.storage.history import HistoryBatch, ScrapeRow, StatsValues, TargetRow
+from collector.storage.series_sets import SeriesSetDef
 
 _MAGIC = b"OMHB1"
 _ROW = struct.Struct("<16sq16sBBI")

@@ -4,8 +4,8 @@ A batch is written in one transaction:
 
 1. targets seen for the first time in this process get their ``servers`` row (created, or matched by id and
    given a fresh ``last_check``/``status``); known ids are kept in memory, so steady state costs nothing;
-2. series sets seen for the first time get their ``series`` and ``series_sets`` rows; afterwards a set is
-   one bigint, looked up in memory by its digest;
+2. series sets seen for the first time get their ``series`` and ``series_sets`` rows
+   (:mod:`~collector.storage.series_sets`); afterwards a set is one bigint, looked up in memory by its digest;
 3. one ``history_raw`` row per scrape (its values packed by :mod:`~collector.storage.raw_codec`) and one
    ``server_stats`` row per server are copied in with COPY;
 4. rows older than the compaction watermark are listed in ``history_dirty`` so maintenance compacts their
@@ -24,7 +24,6 @@ this batch sees the new watermark and marks the hour dirty.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,10 +34,16 @@ from uuid import UUID
 import asyncpg
 import structlog
 
-from collector.scrape.result import Labels, ScrapeResult, SeriesKey
+from collector.scrape.result import Labels, ScrapeResult
 from collector.storage.errors import StoreUnavailable
 from collector.storage.partitions import Connection
 from collector.storage.raw_codec import pack_values
+from collector.storage.series_sets import (
+    SETS_PER_TRANSACTION,
+    SeriesSetDef,
+    register_sets,
+    series_set_digest,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -114,14 +119,6 @@ class TargetRow:
 
 
 @dataclass(frozen=True, slots=True)
-class SeriesSetDef:
-    """The series of one target's scrapes, in value order."""
-
-    server_id: UUID
-    series: tuple[SeriesKey, ...]
-
-
-@dataclass(frozen=True, slots=True)
 class ScrapeRow:
     """One scrape: its values aligned with the series set named by ``set_digest``."""
 
@@ -155,24 +152,6 @@ class HistoryBatch:
         self.targets.update(other.targets)
         self.sets.update(other.sets)
         self.rows.extend(other.rows)
-
-
-def series_key_hash(key: SeriesKey) -> bytes:
-    """A 16-byte digest of a series' name and labels: the unique key of its ``series`` row."""
-    metric, labels = key
-    text = "\x00".join([metric, *(f"{k}\x01{v}" for k, v in labels)])
-    return hashlib.blake2b(text.encode(), digest_size=16).digest()
-
-
-def series_set_digest(server_id: UUID, series: Sequence[SeriesKey]) -> bytes:
-    """A 16-byte digest of a target's series list, order included: the unique key of its set row."""
-    h = hashlib.blake2b(server_id.bytes, digest_size=16)
-    for metric, labels in series:
-        h.update(metric.encode())
-        for k, v in labels:
-            h.update(b"\x01" + k.encode() + b"\x02" + v.encode())
-        h.update(b"\x00")
-    return h.digest()
 
 
 class SetDigests:
@@ -367,48 +346,10 @@ class HistoryStore:
             found = await conn.fetch("SELECT digest, id FROM series_sets WHERE digest = ANY($1)", wanted)
         self._set_ids.update((r["digest"], r["id"]) for r in found)
         missing = [(d, batch.sets[d]) for d in wanted if d not in self._set_ids and d in batch.sets]
-        for i in range(0, len(missing), _SETS_PER_TRANSACTION):
+        for i in range(0, len(missing), SETS_PER_TRANSACTION):
             async with asyncio.timeout(step_timeout_s), conn.transaction():
-                registered = await _register_sets(conn, missing[i : i + _SETS_PER_TRANSACTION])
+                registered = await register_sets(conn, missing[i : i + SETS_PER_TRANSACTION])
             self._set_ids.update(registered)
-
-
-_SETS_PER_TRANSACTION = 50
-
-
-async def _register_sets(conn: Connection, sets: Sequence[tuple[bytes, SeriesSetDef]]) -> dict[bytes, int]:
-    """Store the series and the set rows of ``sets``; returns each digest's set id."""
-    hashed = [[series_key_hash(key) for key in definition.series] for _, definition in sets]
-    unique: dict[bytes, tuple[UUID, SeriesKey]] = {}
-    for hashes, (_, definition) in zip(hashed, sets, strict=True):
-        for h, key in zip(hashes, definition.series, strict=True):
-            unique.setdefault(h, (definition.server_id, key))
-    await conn.execute(
-        """INSERT INTO series (key_hash, server_id, metric, labels)
-           SELECT h, s, m, l::jsonb
-           FROM unnest($1::bytea[], $2::uuid[], $3::text[], $4::text[]) AS u(h, s, m, l)
-           ON CONFLICT (key_hash) DO NOTHING""",
-        list(unique),
-        [v[0] for v in unique.values()],
-        [v[1][0] for v in unique.values()],
-        [json.dumps(dict(v[1][1])) for v in unique.values()],
-    )
-    ids = {
-        r["key_hash"]: r["id"]
-        for r in await conn.fetch("SELECT key_hash, id FROM series WHERE key_hash = ANY($1)", list(unique))
-    }
-    await conn.executemany(
-        """INSERT INTO series_sets (digest, server_id, n_series, series_ids) VALUES ($1, $2, $3, $4)
-           ON CONFLICT (digest) DO NOTHING""",
-        [
-            (digest, definition.server_id, len(hashes), [ids[h] for h in hashes])
-            for hashes, (digest, definition) in zip(hashed, sets, strict=True)
-        ],
-    )
-    rows = await conn.fetch(
-        "SELECT digest, id FROM series_sets WHERE digest = ANY($1)", [digest for digest, _ in sets]
-    )
-    return {r["digest"]: r["id"] for r in rows}
 
 
 async def _copy_idempotent(

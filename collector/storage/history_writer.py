@@ -38,11 +38,11 @@ from collector.storage.history import (
     TRANSIENT_ERRORS,
     HistoryBatch,
     HistoryStore,
-    SeriesSetDef,
     ServerStatsSource,
     SetDigests,
     batch_from_results,
 )
+from collector.storage.series_sets import SeriesSetDef
 from collector.storage.spool import Spool, SpoolConfig
 
 log = structlog.get_logger(__name__)
