@@ -39,7 +39,7 @@ from api.auth.middleware import auth_middleware, unauthorized
 from api.auth.tokens import API_TOKEN_PREFIX
 from api.keys import STORES
 from api.openapi import ApiRoutes, QueryModel
-from collector.storage.keys import EVENTS_ALERTS, EVENTS_SCRAPE, EVENTS_STATUS
+from collector.storage.keys import EVENTS_ALERTS, EVENTS_SCRAPE, EVENTS_STATUS, channel, channel_base
 
 log = structlog.get_logger(__name__)
 
@@ -133,7 +133,7 @@ class Subscriber:
 
 def parse_message(channel: bytes, data: bytes) -> Message | None:
     """The :class:`Message` of a pub/sub payload; None for an unknown channel or a non-JSON payload."""
-    event = _EVENT_OF_CHANNEL.get(channel)
+    event = _EVENT_OF_CHANNEL.get(channel_base(channel))
     if event is None:
         return None
     try:
@@ -194,7 +194,9 @@ class Broker:
         while True:
             try:
                 async with redis.pubsub(ignore_subscribe_messages=True) as pubsub:
-                    await pubsub.subscribe(EVENTS_STATUS, EVENTS_SCRAPE, EVENTS_ALERTS)
+                    await pubsub.subscribe(
+                        *(channel(name, redis) for name in (EVENTS_STATUS, EVENTS_SCRAPE, EVENTS_ALERTS))
+                    )
                     self.ready.set()
                     delay_s = _FIRST_RETRY_DELAY_S
                     while True:

@@ -36,6 +36,7 @@ from api.openapi import ApiRoutes, BodyModel, QueryModel, body_of, query_of
 from collector.scrape.fetch import FetchError, FetchSpec, fetch
 from collector.scrape.parser import ParseError, ParseResult, parse
 from collector.scrape.relabel import is_valid_label_name
+from collector.storage import keys
 from collector.storage import servers as store
 from collector.storage.live_read import ServerStatus, get_server
 from collector.targets import target_address_problem
@@ -294,7 +295,7 @@ async def _with_live(request: web.Request, record: store.ServerRecord) -> Server
 async def _announce(redis: aioredis.Redis, action: str, server_id: UUID) -> None:
     message = json.dumps({"action": action, "server_id": str(server_id)})
     try:
-        await redis.publish(store.TARGETS_CHANGED, message)
+        await redis.publish(keys.channel(keys.TARGETS_CHANGED, redis), message)
     except aioredis.RedisError as exc:
         # The change is stored; the collector also rereads its targets on its own reloads.
         log.warning(

@@ -557,7 +557,7 @@ class AlertEngine:
                 if active:
                     pipe.rpush(keys.ALERTS_ACTIVE, *active)
             for message in messages:
-                pipe.publish(keys.EVENTS_ALERTS, json.dumps(message))
+                pipe.publish(keys.channel(keys.EVENTS_ALERTS, self._redis), json.dumps(message))
             await pipe.execute()
         except BaseException:
             self._active_dirty = self._active_dirty or dirty
@@ -571,7 +571,7 @@ class AlertEngine:
         while not self._stopping:
             try:
                 async with self._redis.pubsub(ignore_subscribe_messages=True) as pubsub:
-                    await pubsub.subscribe(keys.ALERTS_CONFIG)
+                    await pubsub.subscribe(keys.channel(keys.ALERTS_CONFIG, self._redis))
                     self.config_listener_ready.set()
                     delay_s = self._options.backoff_initial_s
                     while not self._stopping:

@@ -570,4 +570,4 @@ async def expire_silence(pool: asyncpg.Pool, silence_id: UUID, now: float) -> Si
 
 async def announce_config_change(redis: aioredis.Redis) -> None:
     """Tell the engine that rules, silences or hand resolves changed, so it reloads now."""
-    await redis.publish(keys.ALERTS_CONFIG, b"changed")
+    await redis.publish(keys.channel(keys.ALERTS_CONFIG, redis), b"changed")

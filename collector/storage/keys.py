@@ -21,14 +21,20 @@ Added for instant queries and cheap listing:
 
 Channels (JSON messages): :data:`EVENTS_STATUS` when a server's status changes (first sight included),
 :data:`EVENTS_SCRAPE` once per scrape and :data:`EVENTS_ALERTS` when an alert fires or resolves (see
-:mod:`collector.alerts.engine`). :data:`ALERTS_CONFIG` carries no data: a message tells the alert engine that
-rules, silences or hand resolves changed in PostgreSQL.
+:mod:`collector.alerts.engine`) and :data:`TARGETS_CHANGED` when the servers registered through the API
+change. :data:`ALERTS_CONFIG` carries no data: a message tells the alert engine that
+rules, silences or hand resolves changed in PostgreSQL. A channel is used under the name :func:`channel`
+gives it, ``{name}@{database}``: keys live in a database but pub/sub is server-wide, so installations (or test
+runs) that share one Redis on different databases would otherwise hear each other's events.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 Metric = Literal["cpu", "memory", "disk", "network_rx", "network_tx"]
 METRICS: Final[tuple[Metric, ...]] = ("cpu", "memory", "disk", "network_rx", "network_tx")
@@ -44,10 +50,22 @@ EVENTS_SCRAPE: Final = "events:scrape"
 """Channel: a scrape was written (server id, time, up, status, summary)."""
 EVENTS_ALERTS: Final = "events:alerts"
 """Channel: an alert fired or resolved (fingerprint, state, severity, server id, labels, title, message)."""
+TARGETS_CHANGED: Final = "events:targets"
+"""Channel: servers registered through the API changed (JSON with ``action`` and ``server_id``)."""
 ALERTS_CONFIG: Final = "alerts:config"
 """Channel: alert rules, silences or hand resolves changed; the engine reloads them."""
 
 _METRIC_SET: Final = frozenset(METRICS)
+
+
+def channel(name: str, redis: Redis) -> str:
+    """Channel ``name`` of the database ``redis`` works in: ``{name}@{db}``."""
+    return f"{name}@{redis.connection_pool.connection_kwargs.get('db', 0)}"
+
+
+def channel_base(scoped: bytes) -> bytes:
+    """The name a scoped channel was made from (what :func:`channel` added, taken off)."""
+    return scoped.split(b"@", 1)[0]
 
 
 def server_status(server_id: str | uuid.UUID) -> str:

@@ -185,12 +185,13 @@ class LiveWriter:
             _template(keys.server_status("\x00")),
             _template(keys.target_latest("\x00")),
             _template(keys.series_set("\x00")),
-            keys.EVENTS_SCRAPE,
+            keys.channel(keys.EVENTS_SCRAPE, redis),
             keys.SERVERS_INDEX,
             keys.TARGETS_INDEX,
             "",  # _INDEX_CUTOFF
             *(_template(keys.server_metric("\x00", metric)) for metric in keys.METRICS),
         ]
+        self._status_channel = keys.channel(keys.EVENTS_STATUS, redis)
         self._targets: dict[str, _Target] = {}
         self._prune_due_s = -math.inf
 
@@ -313,7 +314,7 @@ class LiveWriter:
                     "instance": plan.target.instance,
                     "error": plan.result.error,
                 }
-                pipe.publish(keys.EVENTS_STATUS, _dumps(event))
+                pipe.publish(self._status_channel, _dumps(event))
             lost_status = old is None and not plan.wrote_set
             if plan.result.series and (lost_status or lost == 1):
                 series_key = keys.series_set(plan.result.series_set_id)

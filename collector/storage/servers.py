@@ -5,8 +5,9 @@ the target file) or registered through the API (``source = 'api'``). Either way 
 :func:`~collector.scrape.result.server_id_for` of its job and address, so the collector's writers and the
 API agree on it without a round trip; that is also why job and address cannot change after registration.
 
-After any change to registered servers the API publishes on :data:`TARGETS_CHANGED`; the collector then
-reads :func:`registered_targets` again.
+After any change to registered servers the API publishes on
+:data:`~collector.storage.keys.TARGETS_CHANGED`, for whoever wants to know at once; the collector reads
+:func:`registered_targets` again on its own, every few seconds.
 """
 
 from __future__ import annotations
@@ -25,8 +26,6 @@ from collector.scrape.result import server_id_for
 Source = Literal["discovered", "api"]
 Scheme = Literal["http", "https"]
 
-TARGETS_CHANGED: Final = "events:targets"
-"""Redis channel: the registered servers changed (message: JSON with ``action`` and ``server_id``)."""
 
 UPDATABLE: Final = frozenset(
     {"name", "description", "scheme", "metrics_path", "labels", "scrape_interval_s", "enabled"}

@@ -19,7 +19,7 @@ from collector.alerts.evaluator import Change
 from collector.alerts.model import Alert, Severity, fingerprint
 from collector.alerts.store import apply_changes
 from collector.settings import Settings
-from collector.storage.keys import ALERTS_CONFIG
+from collector.storage.keys import ALERTS_CONFIG, channel
 from tests.api.auth.conftest import Client, make_server, session
 from tests.api.test_monitoring import assert_error_shape
 
@@ -46,7 +46,7 @@ async def pool(client: Client) -> asyncpg.Pool:
 async def config_channel(client: Client) -> AsyncIterator[PubSub]:
     """A subscription to the channel that tells the engine to reload."""
     async with client.app[STORES].redis.pubsub() as pubsub:
-        await pubsub.subscribe(ALERTS_CONFIG)
+        await pubsub.subscribe(channel(ALERTS_CONFIG, client.app[STORES].redis))
         await pubsub.get_message(timeout=1.0)  # the subscription confirmation
         yield pubsub
 

@@ -20,7 +20,7 @@ from api.openapi import openapi_document
 from collector.alerts.notify import store
 from collector.alerts.notify.channels import EmailChannel, SlackChannel, WebhookChannel
 from collector.settings import Settings
-from collector.storage.keys import ALERTS_CONFIG
+from collector.storage import keys
 from tests.api.auth.conftest import Client, session
 from tests.api.test_monitoring import assert_error_shape
 from tests.ports import free_port
@@ -117,7 +117,7 @@ async def test_every_change_is_announced_so_the_notifier_rereads_the_channels(
     client: Client, admin: dict[str, str]
 ) -> None:
     async with client.app[STORES].redis.pubsub() as pubsub:
-        await pubsub.subscribe(ALERTS_CONFIG)
+        await pubsub.subscribe(keys.channel(keys.ALERTS_CONFIG, client.app[STORES].redis))
         await pubsub.get_message(timeout=1.0)  # the subscription confirmation
         created = await create(client, admin, email())
         path = f"/api/alerts/channels/{created['id']}"

@@ -29,7 +29,7 @@ from api.openapi import openapi_document
 from collector.alerts.engine import alert_json
 from collector.alerts.model import Alert, fingerprint
 from collector.settings import Settings
-from collector.storage.keys import EVENTS_ALERTS, EVENTS_SCRAPE, EVENTS_STATUS
+from collector.storage.keys import EVENTS_ALERTS, EVENTS_SCRAPE, EVENTS_STATUS, channel
 from tests.api.auth.conftest import Client, bearer, login, make_server, make_user, session
 
 READ_TIMEOUT_S = 5.0
@@ -98,7 +98,7 @@ def pool(client: Client, app: web.Application) -> asyncpg.Pool:
 async def publish_status(app: web.Application, server_id: uuid.UUID, status: str) -> None:
     """Publish a status change shaped like the live writer's."""
     event = {"server_id": str(server_id), "status": status, "previous": "up", "ts": time.time()}
-    await app[STORES].redis.publish(EVENTS_STATUS, json.dumps(event))
+    await app[STORES].redis.publish(channel(EVENTS_STATUS, app[STORES].redis), json.dumps(event))
 
 
 async def open_stream(client: Client, headers: dict[str, str] | None = None, query: str = "") -> Any:
@@ -172,7 +172,7 @@ async def test_scrape_messages_are_scrape_events(
     server = uuid.uuid4()
     async with await open_stream(client, headers) as response:
         scrape = {"server_id": str(server), "ts": time.time(), "up": True, "status": "up", "summary": {}}
-        await app[STORES].redis.publish(EVENTS_SCRAPE, json.dumps(scrape))
+        await app[STORES].redis.publish(channel(EVENTS_SCRAPE, app[STORES].redis), json.dumps(scrape))
         frame = await next_event_of(response, {server})
     assert frame.event == "scrape" and frame.json()["up"] is True
 
@@ -209,9 +209,9 @@ async def test_alert_messages_are_alert_events_for_those_who_may_see_their_serve
         await open_stream(client, admin_headers) as admin_stream,
     ):
         # Shaped as the engine publishes them; the one without a server is an admin's only.
-        await redis.publish(EVENTS_ALERTS, json.dumps(alert_json(firing_alert(None))))
-        await redis.publish(EVENTS_ALERTS, json.dumps(alert_json(firing_alert(other))))
-        await redis.publish(EVENTS_ALERTS, json.dumps(alert_json(firing_alert(granted))))
+        await redis.publish(channel(EVENTS_ALERTS, redis), json.dumps(alert_json(firing_alert(None))))
+        await redis.publish(channel(EVENTS_ALERTS, redis), json.dumps(alert_json(firing_alert(other))))
+        await redis.publish(channel(EVENTS_ALERTS, redis), json.dumps(alert_json(firing_alert(granted))))
         seen = await next_event_of(viewer_stream, {granted, other})
         serverless = await read_frame(admin_stream)
         while serverless.event is None or serverless.json().get("server_id") is not None:
@@ -311,7 +311,7 @@ SERVER = uuid.UUID("6f1c2a9e-0000-4000-8000-000000000001")
     ("channel", "data", "expected"),
     [
         (
-            EVENTS_STATUS.encode(),
+            f"{EVENTS_STATUS}@3".encode(),
             b'{"server_id": "%s", "status": "down"}' % str(SERVER).encode(),
             Message("status", f'{{"server_id":"{SERVER}","status":"down"}}', SERVER),
         ),

@@ -20,7 +20,7 @@ from api.keys import STORES
 from api.servers import address_problem, exporter_kind, split_address
 from collector.scrape.result import server_id_for
 from collector.settings import Settings
-from collector.storage.servers import TARGETS_CHANGED
+from collector.storage import keys
 from tests.api.auth.conftest import Client, session
 from tests.api.test_monitoring import assert_error_shape
 
@@ -279,7 +279,7 @@ async def test_create_update_delete_publish_on_the_targets_channel(
 ) -> None:
     _, admin = await session(client, pool, "admin")
     async with client.app[STORES].redis.pubsub() as pubsub:
-        await pubsub.subscribe(TARGETS_CHANGED)
+        await pubsub.subscribe(keys.channel(keys.TARGETS_CHANGED, client.app[STORES].redis))
         await pubsub.get_message(timeout=1.0)  # the subscription confirmation
         created = await register(client, admin)
         await client.patch(f"/api/servers/{created['id']}", json={"enabled": False}, headers=admin)

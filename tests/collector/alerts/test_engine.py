@@ -101,7 +101,7 @@ async def test_alert_fires_after_for_once_and_reaches_every_store(stores: Stores
     engine = AlertEngine(stores.pg, stores.redis, clock=clock, on_change=recorder, options=FAST)
     await engine.start()
     async with stores.redis.pubsub() as pubsub:
-        await pubsub.subscribe(keys.EVENTS_ALERTS)
+        await pubsub.subscribe(keys.channel(keys.EVENTS_ALERTS, stores.redis))
         for step in range(12):
             clock.t = T0 + step * 30
             engine.observe(*scrape(95.0))

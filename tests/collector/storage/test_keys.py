@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+import redis.asyncio as aioredis
 
 from collector.storage import keys
 
@@ -48,6 +49,31 @@ def test_indexes_and_channels_are_distinct_names() -> None:
     ]
     assert names == ["servers:index", "targets:index", "alerts:active", "events:status", "events:scrape"]
     assert len(set(names)) == len(names)
+
+
+def test_a_channel_carries_the_database_its_client_uses() -> None:
+    assert keys.channel(keys.EVENTS_STATUS, aioredis.Redis(db=5)) == "events:status@5"
+    assert keys.channel(keys.EVENTS_STATUS, aioredis.Redis()) == "events:status@0"
+    assert keys.channel_base(b"events:status@5") == b"events:status"
+
+
+async def test_installations_on_two_databases_of_one_redis_hear_only_their_own_events(redis_url: str) -> None:
+    base = redis_url.rsplit("/", 1)[0]
+    ours, theirs = aioredis.Redis.from_url(f"{base}/1"), aioredis.Redis.from_url(f"{base}/2")
+    try:
+        async with ours.pubsub() as pubsub:
+            await pubsub.subscribe(keys.channel(keys.EVENTS_STATUS, ours))
+            confirmation = await pubsub.get_message(timeout=2.0)
+            assert confirmation is not None and confirmation["type"] == "subscribe"
+            await theirs.publish(keys.channel(keys.EVENTS_STATUS, theirs), b"theirs")
+            await ours.publish(keys.channel(keys.EVENTS_STATUS, ours), b"ours")
+            messages = []
+            while message := await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5):
+                messages.append(message["data"])
+            assert messages == [b"ours"]
+    finally:
+        await ours.aclose()
+        await theirs.aclose()
 
 
 def test_key_families_cannot_collide() -> None:

@@ -153,7 +153,7 @@ async def test_metric_window_is_trimmed_on_each_write(redis: aioredis.Redis) -> 
 async def test_status_change_events_are_published_once_per_change(
     redis: aioredis.Redis, listen: Subscribe
 ) -> None:
-    pubsub = await listen(keys.EVENTS_STATUS)
+    pubsub = await listen(keys.channel(keys.EVENTS_STATUS, redis))
     write = summarized(LiveWriter(redis))
     scrapes = [
         _host(T0),
@@ -179,7 +179,7 @@ async def test_status_lost_in_redis_is_announced_again_and_rewritten(
 ) -> None:
     write = summarized(LiveWriter(redis))
     await write([_host(T0)])
-    pubsub = await listen(keys.EVENTS_STATUS)
+    pubsub = await listen(keys.channel(keys.EVENTS_STATUS, redis))
     await redis.flushdb()
     result = _host(T0 + 15)
     await write([result])
@@ -192,13 +192,13 @@ async def test_status_lost_in_redis_is_announced_again_and_rewritten(
 
 async def test_a_collector_restart_announces_no_change(redis: aioredis.Redis, listen: Subscribe) -> None:
     await summarized(LiveWriter(redis))([_host(T0)])
-    pubsub = await listen(keys.EVENTS_STATUS)
+    pubsub = await listen(keys.channel(keys.EVENTS_STATUS, redis))
     await summarized(LiveWriter(redis))([_host(T0 + 15)])
     assert await _drain(pubsub) == []
 
 
 async def test_every_scrape_publishes_one_small_event(redis: aioredis.Redis, listen: Subscribe) -> None:
-    pubsub = await listen(keys.EVENTS_SCRAPE)
+    pubsub = await listen(keys.channel(keys.EVENTS_SCRAPE, redis))
     other = make_target("db-1:9100")
     await summarized(LiveWriter(redis))([_host(T0), failed_result(T0, other)])
     events = await _drain(pubsub)
@@ -292,7 +292,7 @@ async def test_index_forgets_servers_not_seen_for_keep_s(redis: aioredis.Redis) 
 async def test_two_results_of_one_target_in_a_batch_apply_in_order(
     redis: aioredis.Redis, listen: Subscribe
 ) -> None:
-    pubsub = await listen(keys.EVENTS_STATUS)
+    pubsub = await listen(keys.channel(keys.EVENTS_STATUS, redis))
     await summarized(LiveWriter(redis))([_host(T0), _host(T0 + 15, cpu=99.0, rx=1e9 + 1_500)])
     events = await _drain(pubsub)
     assert [e["status"] for e in events] == ["up", "warning"]
