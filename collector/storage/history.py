@@ -24,8 +24,9 @@ this batch sees the new watermark and marks the hour dirty.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -257,12 +258,12 @@ class HistoryStore:
     ) -> WriteOutcome:
         # Servers and series sets are reference data, idempotent by key: each is committed on its own (sets
         # in slices), so that a first write of a large fleet which times out keeps its progress.
-        async with asyncio.timeout(step_timeout_s), conn.transaction():
+        async with _step("registering servers", step_timeout_s), conn.transaction():
             new_servers = await self._register_servers(conn, batch)
         self._known_servers |= new_servers
         await self._resolve_sets(conn, batch, step_timeout_s)
         set_ids = self._set_ids
-        async with asyncio.timeout(step_timeout_s), conn.transaction():
+        async with _step("writing the rows", step_timeout_s), conn.transaction():
             raw = [
                 (row.server_id, ms_to_datetime(row.ts_ms), set_ids[row.set_digest], pack_values(row.values))
                 for row in batch.rows
@@ -342,14 +343,24 @@ class HistoryStore:
         wanted = list({row.set_digest for row in batch.rows if row.set_digest not in self._set_ids})
         if not wanted:
             return
-        async with asyncio.timeout(step_timeout_s):
+        async with _step("looking up series sets", step_timeout_s):
             found = await conn.fetch("SELECT digest, id FROM series_sets WHERE digest = ANY($1)", wanted)
         self._set_ids.update((r["digest"], r["id"]) for r in found)
         missing = [(d, batch.sets[d]) for d in wanted if d not in self._set_ids and d in batch.sets]
         for i in range(0, len(missing), SETS_PER_TRANSACTION):
-            async with asyncio.timeout(step_timeout_s), conn.transaction():
+            async with _step("registering new series sets", step_timeout_s), conn.transaction():
                 registered = await register_sets(conn, missing[i : i + SETS_PER_TRANSACTION])
             self._set_ids.update(registered)
+
+
+@contextlib.asynccontextmanager
+async def _step(what: str, timeout_s: float | None) -> AsyncIterator[None]:
+    """Bound one step of a write; its timeout says which step it was (the log and health show it)."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            yield
+    except TimeoutError:
+        raise TimeoutError(f"{what} took longer than {timeout_s:g} s") from None
 
 
 async def _copy_idempotent(

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
+from collector.storage.errors import StoreUnavailable
 from collector.storage.history import (
     HistoryStore,
     SetDigests,
@@ -126,3 +129,17 @@ def test_the_summary_of_a_scrape_fills_its_server_stats_row() -> None:
     )
     # A summary is of the server's latest scrape in the call.
     assert [row.stats for row in batch.rows] == [None, StatsValues(12.5, 40.0, None, 1e6, 2e5)]
+
+
+async def test_a_step_that_times_out_names_itself_and_commits_nothing(fresh_pg_dsn: str) -> None:
+    t = target(1)
+    digests = SetDigests()
+    store = HistoryStore()
+    async with migrated_pool(fresh_pg_dsn) as pool, pool.acquire() as conn, pool.acquire() as locker:
+        await store.write(conn, batch_from_results([result(t, T0_MS, [1.0])], {}, digests))
+        async with locker.transaction():
+            await locker.execute("LOCK TABLE history_raw IN ACCESS EXCLUSIVE MODE")
+            later = batch_from_results([result(t, T0_MS + 15_000, [2.0])], {}, digests)
+            with pytest.raises(StoreUnavailable, match=r"writing the rows took longer than 0\.3 s"):
+                await store.write(conn, later, step_timeout_s=0.3)
+        assert await conn.fetchval("SELECT count(*) FROM history_raw") == 1
