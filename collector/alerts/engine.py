@@ -556,8 +556,9 @@ class AlertEngine:
                 pipe.delete(keys.ALERTS_ACTIVE)
                 if active:
                     pipe.rpush(keys.ALERTS_ACTIVE, *active)
+            channel = keys.channel(keys.EVENTS_ALERTS, self._redis)
             for message in messages:
-                pipe.publish(keys.channel(keys.EVENTS_ALERTS, self._redis), json.dumps(message))
+                pipe.publish(channel, json.dumps(message))
             await pipe.execute()
         except BaseException:
             self._active_dirty = self._active_dirty or dirty

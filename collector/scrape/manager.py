@@ -102,8 +102,6 @@ class ScrapeManager:
         self._groups: dict[str, dict[str, tuple[TargetGroup, ...]]] = {}
         self._contexts: dict[str, ssl.SSLContext | None] = {}
         self._slots: dict[str, _Slot] = {}
-        self._slot_of: dict[str, str] = {}
-        """The job id of each target's slot."""
         scheduler.add_listener(self._on_skipped, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
 
     def _on_skipped(self, event: JobEvent) -> None:
@@ -216,7 +214,7 @@ class ScrapeManager:
         self._loops[target.identity] = loop
         interval = target.scrape_interval_s
         number = phase_slot(target.identity, interval)
-        job_id = f"{_JOB_PREFIX}{interval:g}s:{number}"
+        job_id = _slot_job_id(target)
         slot = self._slots.get(job_id)
         if slot is None:
             start = first_run_at(number, interval, self._clock())
@@ -233,14 +231,13 @@ class ScrapeManager:
                 misfire_grace_time=max(1, int(interval / 2)),
             )
         slot.loops[target.identity] = loop
-        self._slot_of[target.identity] = job_id
 
     def _stop_loop(self, identity: str) -> None:
         loop = self._loops.pop(identity, None)
-        if loop is not None:
-            loop.stop()
-        job_id = self._slot_of.pop(identity, None)
-        slot = self._slots.get(job_id) if job_id is not None else None
+        if loop is None:
+            return
+        loop.stop()
+        slot = self._slots.get(_slot_job_id(loop.target))
         if slot is None:
             return
         slot.loops.pop(identity, None)
@@ -262,6 +259,12 @@ class ScrapeManager:
     def identities(self) -> Iterable[str]:
         """Identities of the running targets."""
         return self._loops.keys()
+
+
+def _slot_job_id(target: Target) -> str:
+    """The scheduler job of the target's phase slot."""
+    interval = target.scrape_interval_s
+    return f"{_JOB_PREFIX}{interval:g}s:{phase_slot(target.identity, interval)}"
 
 
 def _how_scraped(job: ScrapeJob) -> ScrapeJob:

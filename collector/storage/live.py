@@ -268,7 +268,7 @@ class LiveWriter:
                 set_id = result.series_set_id
                 target.refresh_due_s = time_s + self._refresh_s
         trim = ""
-        # Trimming every scrape would double the commands per result; a few seconds' slack is harmless.
+        # Trimming every scrape would double Redis's work per result; a few seconds' slack is harmless.
         if time_s >= target.trim_due_s:
             target.trim_due_s = time_s + self._trim_every_s
             trim = f"({time_s - self._window_s!r}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import asyncpg
@@ -27,6 +27,7 @@ from tests.collector.storage.test_summary import (
     make_target,
     node_samples,
 )
+from tests.polling import eventually
 
 FAST = PipelineOptions(
     batch_wait_s=0.05, batch_linger_s=0, live_backoff_initial_s=0.1, live_backoff_max_s=0.2
@@ -43,13 +44,14 @@ async def _rows(pool: asyncpg.Pool) -> tuple[int, int]:
     return int(raw), int(stats)
 
 
-async def _eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        if await check():
-            return
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.05)
+async def _started(
+    queue: ResultQueue, live: LiveWriter, pool: asyncpg.Pool, spool: Path, options: PipelineOptions = FAST
+) -> StoragePipeline:
+    """A running pipeline from ``queue`` into ``live`` and a history writer that flushes every 50 ms."""
+    history = HistoryWriter(pool, WriterConfig(spool_dir=spool, flush_interval_s=0.05))
+    pipeline = StoragePipeline(queue, live, history, options)
+    await pipeline.start()
+    return pipeline
 
 
 async def test_results_reach_both_stores_with_one_summary(
@@ -59,9 +61,7 @@ async def test_results_reach_both_stores_with_one_summary(
     await redis.flushdb()
     queue = ResultQueue(100, ScrapeMetrics())
     async with migrated_pool(fresh_pg_dsn) as pool:
-        history = HistoryWriter(pool, WriterConfig(spool_dir=tmp_path / "spool", flush_interval_s=0.05))
-        pipeline = StoragePipeline(queue, LiveWriter(redis), history, FAST)
-        await pipeline.start()
+        pipeline = await _started(queue, LiveWriter(redis), pool, tmp_path / "spool")
         for result in _results([1000.0, 1015.0, 1030.0]):
             queue.put(result)
 
@@ -70,7 +70,7 @@ async def test_results_reach_both_stores_with_one_summary(
                 await _rows(pool) == (3, 3) and await redis.exists(keys.server_status(TARGET.server_id)) == 1
             )
 
-        await _eventually(written)
+        await eventually(written)
         raw = await redis.get(keys.server_status(TARGET.server_id))
         assert raw is not None
         status = json.loads(raw)
@@ -94,23 +94,17 @@ async def test_redis_down_never_stops_history_and_live_state_refills(
     redis = aioredis.Redis.from_url(f"unix://{socket}")
     queue = ResultQueue(100, ScrapeMetrics())
     async with migrated_pool(fresh_pg_dsn) as pool:
-        history = HistoryWriter(pool, WriterConfig(spool_dir=tmp_path / "spool", flush_interval_s=0.05))
-        pipeline = StoragePipeline(queue, LiveWriter(redis), history, FAST)
-        await pipeline.start()
+        pipeline = await _started(queue, LiveWriter(redis), pool, tmp_path / "spool")
         queue.put(_results([1000.0])[0])
-        await _eventually(lambda: _rows_equal(pool, 1))
+        await eventually(lambda: _rows_equal(pool, 1))
         server.shutdown()
         for result in _results([1015.0, 1030.0, 1045.0]):
             queue.put(result)
-        await _eventually(lambda: _rows_equal(pool, 4))
-        await _eventually(lambda: _async(pipeline.live_error is not None))
+        await eventually(lambda: _rows_equal(pool, 4))
+        await eventually(lambda: pipeline.live_error is not None)
         assert pipeline.live_batches_dropped >= 1
         await pipeline.close(5)
     await redis.aclose()
-
-
-async def _async(value: bool) -> bool:
-    return value
 
 
 async def _rows_equal(pool: asyncpg.Pool, n: int) -> bool:
@@ -157,18 +151,16 @@ async def test_live_batches_that_waited_are_written_in_one_call(
     queue = ResultQueue(100, ScrapeMetrics())
     live = _HeldLiveWriter(redis)
     async with migrated_pool(fresh_pg_dsn) as pool:
-        history = HistoryWriter(pool, WriterConfig(spool_dir=tmp_path / "spool", flush_interval_s=0.05))
-        pipeline = StoragePipeline(queue, live, history, FAST)
-        await pipeline.start()
+        pipeline = await _started(queue, live, pool, tmp_path / "spool")
         times = [1000.0 + 15 * i for i in range(5)]
         first, *rest = _results(times)
         queue.put(first)
-        await _eventually(lambda: _true(live.sizes == [1]))
+        await eventually(lambda: live.sizes == [1])
         for result in rest:  # one server: every scrape is a wave, and a live batch, of its own
             queue.put(result)
-        await _eventually(lambda: _true(pipeline.results_consumed == 5))
+        await eventually(lambda: pipeline.results_consumed == 5)
         live.release.set()
-        await _eventually(lambda: _true(len(live.sizes) == 2))
+        await eventually(lambda: len(live.sizes) == 2)
         assert live.sizes == [1, 4]
         raw = await redis.get(keys.server_status(TARGET.server_id))
         assert raw is not None and json.loads(raw)["last_scrape"] == times[-1]
@@ -185,19 +177,13 @@ async def test_results_that_arrive_within_the_linger_are_one_batch(
     live = _HeldLiveWriter(redis)
     live.release.set()
     async with migrated_pool(fresh_pg_dsn) as pool:
-        history = HistoryWriter(pool, WriterConfig(spool_dir=tmp_path / "spool", flush_interval_s=0.05))
         options = PipelineOptions(batch_wait_s=0.05, batch_linger_s=0.5)
-        pipeline = StoragePipeline(queue, live, history, options)
-        await pipeline.start()
+        pipeline = await _started(queue, live, pool, tmp_path / "spool", options)
         for i in range(3):  # three servers, scraped 0.1 s apart
             queue.put(make_result(node_samples(), 1000.0 + i, make_target(f"web-{i}:9100")))
             await asyncio.sleep(0.1)
-        await _eventually(lambda: _true(pipeline.results_consumed == 3))
-        await _eventually(lambda: _true(sum(live.sizes) == 3))
+        await eventually(lambda: pipeline.results_consumed == 3)
+        await eventually(lambda: sum(live.sizes) == 3)
         assert live.sizes == [3], "one round trip to Redis for the three"
         await pipeline.close(5)
     await redis.aclose()
-
-
-async def _true(value: bool) -> bool:
-    return value
