@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from collector.config_fields import Fields, as_text
-from collector.configfile import ConfigProblem, parse_yaml
+from collector.config.configfile import ConfigProblem, parse_yaml
+from collector.config.fields import Fields, as_text
 
 
 def fields(text: str) -> tuple[Fields, list[ConfigProblem]]:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from collector.units import format_duration, parse_duration, parse_size
+from collector.config.units import format_duration, parse_duration, parse_size
 
 
 @pytest.mark.parametrize(

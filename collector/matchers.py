@@ -1,8 +1,13 @@
-"""Label matchers, as in Prometheus and Alertmanager: ``name = value``, ``!=``, ``=~`` and ``!~``.
+"""Label matchers, as in Prometheus: ``name = value``, ``!=``, ``=~`` and ``!~``.
 
-Silences, notification routes and rule scopes all select alerts or servers by matchers. A regular expression
-is anchored at both ends, as Prometheus anchors it, and compiled once when the matcher is made, so a bad one
-is an error at validation time, not at match time. A label that is absent matches as the empty string.
+One implementation for every layer that selects by labels: history reads turn matchers into SQL
+(:func:`collector.storage.history_read.matchers_sql`), the PromQL engine selects series with them, and alert
+rules, silences and notification routes select alerts or servers with them (with the size limits of alert
+configuration, :data:`collector.alerts.model.AlertMatcher`). ``__name__`` matches the metric name.
+
+A regular expression is anchored at both ends, as Prometheus anchors it, and compiled once when the matcher
+is made, so a bad one is an error at validation time, not at match time. A label that is absent matches as
+the empty string.
 """
 
 from __future__ import annotations
@@ -10,12 +15,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from functools import cached_property
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MatchOp = Literal["=", "!=", "=~", "!~"]
-MAX_PATTERN_CHARS = 1024
+LABEL_NAME_PATTERN: Final = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
 class Matcher(BaseModel):
@@ -23,9 +28,9 @@ class Matcher(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    name: str = Field(pattern=LABEL_NAME_PATTERN)
     op: MatchOp = "="
-    value: str = Field(default="", max_length=MAX_PATTERN_CHARS)
+    value: str = ""
 
     @model_validator(mode="after")
     def _regex_compiles(self) -> Matcher:
@@ -34,11 +39,15 @@ class Matcher(BaseModel):
                 re.compile(self.value)
             except re.error as exc:
                 raise ValueError(f"{self.value!r} is not a valid regular expression: {exc}") from None
+            except RecursionError:
+                # Python's parser recurses per group: a few hundred nested groups exhaust the stack.
+                raise ValueError("the regular expression is nested too deeply") from None
         return self
 
     @cached_property
     def _pattern(self) -> re.Pattern[str]:
-        return re.compile(f"(?:{self.value})")
+        # fullmatch anchors the whole pattern; wrapping it in a group would refuse a leading flag like (?i).
+        return re.compile(self.value)
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         """Whether ``labels`` satisfy this matcher."""

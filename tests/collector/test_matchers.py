@@ -1,9 +1,11 @@
+"""Prometheus label matchers: their semantics, their validation and their text."""
+
 from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
 
-from collector.alerts.matchers import Matcher, matches_all
+from collector.matchers import Matcher, matches_all
 
 LABELS = {"job": "node", "instance": "web-1:9100", "severity": "critical"}
 
@@ -22,6 +24,8 @@ LABELS = {"job": "node", "instance": "web-1:9100", "severity": "critical"}
         ("missing", "=", "", True),  # an absent label is the empty string
         ("missing", "=~", ".+", False),
         ("severity", "=~", "warning|critical", True),
+        ("severity", "=~", "(?i)CRITICAL|x", True),  # a leading flag group, as Grafana users write it
+        ("severity", "!~", "(?i)Critical", False),
     ],
 )
 def test_matcher_semantics(name: str, op: str, value: str, expected: bool) -> None:
@@ -40,6 +44,7 @@ def test_matches_all_needs_every_matcher_and_is_true_for_none() -> None:
     ("data", "fragment"),
     [
         ({"name": "job", "op": "=~", "value": "("}, "not a valid regular expression"),
+        ({"name": "job", "op": "!~", "value": "(" * 500 + "x" + ")" * 500}, "nested too deeply"),
         ({"name": "1job", "value": "x"}, "should match pattern"),
         ({"name": "job", "op": "==", "value": "x"}, "Input should be"),
         ({"name": "job", "value": "x", "extra": 1}, "Extra inputs are not permitted"),
@@ -52,3 +57,15 @@ def test_bad_matcher_is_a_validation_error(data: dict[str, object], fragment: st
 
 def test_matcher_prints_like_prometheus() -> None:
     assert str(Matcher(name="job", op="=~", value="no.*")) == "job=~'no.*'"
+
+
+def test_a_query_matcher_has_no_size_limit() -> None:
+    # A Grafana multi-value variable easily makes a pattern of thousands of characters.
+    pattern = "|".join(f"web-{n}:9100" for n in range(500))
+    matcher = Matcher(name="instance" * 20, op="=~", value=pattern)
+    assert len(matcher.value) > 5000 and len(matcher.name) > 128
+    assert matcher.matches({"instance" * 20: "web-499:9100"})
+
+
+def test_the_metric_name_is_matched_as_the_name_label() -> None:
+    assert Matcher(name="__name__", op="=~", value="node_.*").matches({"__name__": "node_load1"})

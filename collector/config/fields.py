@@ -16,9 +16,9 @@ from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import TypeVar
 
-from collector.configfile import ConfigProblem, KeyPath, YamlDocument
-from collector.scrape.relabel import INVALID_LABEL_NAME, is_valid_label_name
-from collector.units import parse_duration, parse_size
+from collector.config.configfile import ConfigProblem, KeyPath, YamlDocument
+from collector.config.relabel import INVALID_LABEL_NAME, is_valid_label_name
+from collector.config.units import parse_duration, parse_size
 
 LabelPairs = tuple[tuple[str, str], ...]
 """A label set as (name, value) pairs sorted by name: immutable and hashable."""

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from collector.configfile import (
+from collector.config.configfile import (
     ConfigError,
     ConfigProblem,
     YamlDocument,

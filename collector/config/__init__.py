@@ -1,0 +1,1 @@
+"""The service's configuration: settings, the target file, relabeling, units, YAML with line numbers."""
