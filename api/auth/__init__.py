@@ -15,10 +15,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from api.auth.headers import security_headers
-from api.auth.principal_cache import PRINCIPAL_CACHE, PrincipalCache
+from api.auth.principal_cache import PrincipalCache, RefusedTokens
 from api.auth.secret import resolve_jwt_secret
-from api.auth.state import AUTH_CONFIG, AuthConfig
-from api.keys import SETTINGS
+from api.auth.state import AuthConfig
+from api.keys import AUTH_CONFIG, PRINCIPAL_CACHE, REFUSED_TOKENS, SETTINGS
 
 __all__ = ["setup_auth"]
 
@@ -34,6 +34,9 @@ def setup_auth(app: web.Application) -> None:
         jwt_secret=resolve_jwt_secret(settings),
         access_token_ttl_s=settings.auth.access_token_ttl_s,
         refresh_token_ttl_s=settings.auth.refresh_token_ttl_s,
+        api_token_default_ttl_s=settings.auth.api_token_default_ttl_days * 86400,
+        api_token_max_ttl_s=settings.auth.api_token_max_ttl_days * 86400,
     )
     app[PRINCIPAL_CACHE] = PrincipalCache(settings.auth.principal_cache_s)
+    app[REFUSED_TOKENS] = RefusedTokens()
     app.on_response_prepare.append(security_headers)

@@ -8,9 +8,10 @@ from uuid import UUID
 
 import asyncpg
 
+from collector.secrets.columns import TOTP_SECRET
 from collector.storage.users import Role
 
-_COLUMNS = """id, username, email, role, disabled, totp_secret IS NOT NULL AS totp_enabled,
+_COLUMNS = """id, username, email, role, disabled, totp_secret_sealed IS NOT NULL AS totp_enabled,
               created_at, updated_at"""
 
 
@@ -38,6 +39,7 @@ class Credentials:
     disabled: bool
     password_hash: str
     totp_secret: str | None
+    must_change_password: bool
 
 
 @dataclass(frozen=True)
@@ -63,21 +65,38 @@ def _account(row: asyncpg.Record) -> Account:
     )
 
 
+_CREDENTIALS = "id, username, role, disabled, password_hash, totp_secret_sealed, must_change_password"
+
+
+def _credentials(row: asyncpg.Record) -> Credentials:
+    sealed = row["totp_secret_sealed"]
+    return Credentials(
+        row["id"],
+        row["username"],
+        row["role"],
+        row["disabled"],
+        row["password_hash"],
+        None if sealed is None else TOTP_SECRET.open(row["id"], sealed),
+        row["must_change_password"],
+    )
+
+
 async def credentials_by_name(pool: asyncpg.Pool, username: str) -> Credentials | None:
     """The account called ``username`` with its secrets, or None."""
     row = await pool.fetchrow(
-        "SELECT id, username, role, disabled, password_hash, totp_secret FROM users WHERE username = $1",
+        f"SELECT {_CREDENTIALS} FROM users WHERE username = $1",  # noqa: S608
         username,
     )
-    return None if row is None else Credentials(*row.values())
+    return None if row is None else _credentials(row)
 
 
 async def credentials_by_id(pool: asyncpg.Pool, user_id: UUID) -> Credentials | None:
     """The account ``user_id`` with its secrets, or None."""
     row = await pool.fetchrow(
-        "SELECT id, username, role, disabled, password_hash, totp_secret FROM users WHERE id = $1", user_id
+        f"SELECT {_CREDENTIALS} FROM users WHERE id = $1",  # noqa: S608
+        user_id,
     )
-    return None if row is None else Credentials(*row.values())
+    return None if row is None else _credentials(row)
 
 
 async def session_user(pool: asyncpg.Pool, user_id: UUID) -> SessionUser | None:
@@ -160,8 +179,13 @@ async def active_admins(pool: asyncpg.Pool) -> set[UUID]:
 
 
 async def set_totp_secret(pool: asyncpg.Pool, user_id: UUID, secret: str | None) -> None:
-    """Turn TOTP on with ``secret``, or off with None."""
-    await pool.execute("UPDATE users SET totp_secret = $2, updated_at = now() WHERE id = $1", user_id, secret)
+    """Turn TOTP on with ``secret`` (stored sealed), or off with None."""
+    sealed = None if secret is None else TOTP_SECRET.seal(user_id, secret)
+    await pool.execute(
+        "UPDATE users SET totp_secret = NULL, totp_secret_sealed = $2, updated_at = now() WHERE id = $1",
+        user_id,
+        sealed,
+    )
 
 
 async def server_grants(pool: asyncpg.Pool, user_id: UUID) -> set[UUID]:

@@ -1,8 +1,11 @@
 """The audit log: every state-changing API request — who, what, when, with which result.
 
 Only the request line's parts are kept (method, path, route name, the ``id`` in the path), never bodies,
-query strings or headers, so no password or token can land in the log. A failed write is logged and the
-request goes on: auditing must not take the API down with the database.
+query strings or headers, so no password or token can land in the log; the one exception is the username a
+login tried, which a handler hands over with :func:`note_attempted_username` so a failed login says whom it
+was aimed at. The address is the client's (:mod:`api.client_address`), with the proxy's as ``detail.peer``
+when they differ. A failed write is logged and the request goes on: auditing must not take the API down with
+the database.
 """
 
 from __future__ import annotations
@@ -18,15 +21,17 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from api.auth.principal import principal_of
-from api.errors import ApiError
+from api.client_address import client_address
+from api.errors import Answered, call_noting
 from api.keys import STORES
+from api.prometheus.paths import READ_ONLY_POSTS
 
 log = structlog.get_logger(__name__)
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+UNAUDITED_PATHS = frozenset({"/api/v1/write"})
+"""Sample ingestion, many requests a second: counted by the receiver's metrics instead."""
 WRITE_TIMEOUT_S = 2.0
-_CLIENT_GONE = 499
-"""Status recorded when the client went away before the answer (nginx's convention)."""
 
 
 @dataclass(frozen=True)
@@ -44,15 +49,46 @@ class AuditEntry:
     detail: dict[str, object]
 
 
+_ATTEMPTED_USERNAME: web.RequestKey[str] = web.RequestKey("audit.attempted_username", str)
+
+
+def note_attempted_username(request: web.Request, username: str) -> None:
+    """Record, with ``request``'s entry, the username a login tried (never the password)."""
+    request[_ATTEMPTED_USERNAME] = username
+
+
+_NOTES: web.RequestKey[dict[str, object]] = web.RequestKey("audit.notes", dict)
+
+
+def note_audit_detail(request: web.Request, **detail: object) -> None:
+    """Add ``detail`` to ``request``'s entry: what a handler decided (a remote action's name, run id and
+    outcome), never a secret."""
+    request.setdefault(_NOTES, {}).update(detail)
+
+
 def is_audited(request: web.Request) -> bool:
-    """True for state-changing requests under ``/api/``."""
-    return request.method in STATE_CHANGING and request.path.startswith("/api/")
+    """True for state-changing requests under ``/api/`` (but remote-write pushes, and Prometheus queries sent
+    as a POST form)."""
+    return (
+        request.method in STATE_CHANGING
+        and request.path.startswith("/api/")
+        and request.path not in UNAUDITED_PATHS
+        and not (request.method == "POST" and request.path in READ_ONLY_POSTS)
+    )
 
 
 def entry_for(request: web.Request, status: int) -> AuditEntry:
     """What the log keeps about ``request`` (read after the handler, so a login names who logged in)."""
     principal = principal_of(request)
     route = request.match_info.route
+    detail: dict[str, object] = {"kind": principal.kind} if principal else {}
+    attempted = request.get(_ATTEMPTED_USERNAME)
+    if principal is None and attempted is not None:
+        detail["attempted_username"] = attempted
+    client = client_address(request)
+    if request.remote is not None and client != request.remote:
+        detail["peer"] = request.remote
+    detail.update(request.get(_NOTES, {}))
     return AuditEntry(
         actor=principal.actor if principal else "anonymous",
         actor_name=principal.username if principal else None,
@@ -61,8 +97,8 @@ def entry_for(request: web.Request, status: int) -> AuditEntry:
         action=route.name if route is not None else None,
         target=request.match_info.get("id"),
         status=status,
-        remote_addr=request.remote,
-        detail={"kind": principal.kind} if principal else {},
+        remote_addr=client,
+        detail=detail,
     )
 
 
@@ -105,22 +141,11 @@ async def audit_middleware(request: web.Request, handler: Handler) -> web.Stream
     """Record each state-changing request with its final status, whether it succeeded or failed."""
     if not is_audited(request):
         return await handler(request)
-    status = _CLIENT_GONE
+    answered = Answered()
     try:
-        response = await handler(request)
-        status = response.status
-        return response
-    except ApiError as exc:
-        status = exc.status
-        raise
-    except web.HTTPException as exc:
-        status = exc.status
-        raise
-    except Exception:
-        status = 500
-        raise
+        return await call_noting(handler, request, answered)
     finally:
-        await _record(request, status)
+        await _record(request, answered.status)
 
 
 @dataclass(frozen=True)

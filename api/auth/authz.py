@@ -34,6 +34,18 @@ def require_principal(request: web.Request) -> Principal:
     return principal
 
 
+def require_session(request: web.Request, what: str = "do this") -> Principal:
+    """The caller when it is a person with a login session; a 403 ``session_required`` for an API token.
+
+    Credentials (passwords, TOTP, accounts, tokens) are changed from a session only: a leaked API token must
+    not be able to turn itself into a login.
+    """
+    principal = require_principal(request)
+    if principal.kind != "user":
+        raise ApiError(403, f"an API token cannot {what}; log in as the user", code="session_required")
+    return principal
+
+
 def require_role(request: web.Request, minimum: Role) -> Principal:
     """The principal when its role is at least ``minimum``; else a 403 (401 when anonymous)."""
     principal = require_principal(request)

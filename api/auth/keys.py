@@ -19,13 +19,24 @@ def revoked_jti(jti: str) -> str:
 
 
 def throttle_account(username: str) -> str:
-    """Login attempts against one account name."""
+    """Failed logins against one account name, from every address."""
     return f"{PREFIX}throttle:account:{_digest(username)}"
 
 
-def throttle_address(remote_addr: str) -> str:
-    """Login attempts from one client address."""
-    return f"{PREFIX}throttle:address:{_digest(remote_addr)}"
+def throttle_address(address: str) -> str:
+    """Failed logins from one client address (or IPv6 /64), against every account."""
+    return f"{PREFIX}throttle:address:{_digest(address)}"
+
+
+def throttle_pair(username: str, address: str) -> str:
+    """Failed logins against one account name from one client address (or IPv6 /64)."""
+    # A NUL cannot be in a username (the login body refuses control characters), so pairs cannot collide.
+    return f"{PREFIX}throttle:pair:{_digest(username + chr(0) + address)}"
+
+
+def throttle_reauth(user_id: UUID) -> str:
+    """Current-password checks within a session (password change, TOTP enrolment)."""
+    return f"{PREFIX}throttle:reauth:{user_id}"
 
 
 def throttle_totp(user_id: UUID) -> str:

@@ -18,9 +18,10 @@ from api.auth import keys
 from api.auth.accounts import Credentials, credentials_by_name, set_password_hash
 from api.auth.sessions import start_session
 from api.auth.state import AuthConfig
-from api.auth.throttle import LOGIN_ACCOUNT, LOGIN_ADDRESS, TOTP_CODES, enforce, forgive
+from api.auth.throttle import TOTP_CODES, LoginKeys, enforce, forgive, login_attempt, login_succeeded
 from api.auth.tokens import issue_access_token
 from api.auth.totp import verify_once
+from api.client_address import address_bucket
 from api.errors import ApiError
 from api.passwords import hash_password, needs_rehash, verify_password
 from collector.storage.users import Role
@@ -41,18 +42,16 @@ async def password_matches(stored_hash: str | None, password: str) -> bool:
 
 
 async def check_password(
-    pool: asyncpg.Pool, redis: aioredis.Redis, *, username: str, password: str, remote_addr: str, now: float
+    pool: asyncpg.Pool, redis: aioredis.Redis, *, username: str, password: str, client: str, now: float
 ) -> Credentials:
-    """The account when ``password`` is right; 401 when not, 429 while the name or address is locked."""
-    address_key = keys.throttle_address(remote_addr)
-    account_key = keys.throttle_account(username)
-    await enforce(redis, address_key, LOGIN_ADDRESS, now=now, what="login attempts from your address")
-    await enforce(redis, account_key, LOGIN_ACCOUNT, now=now, what="login attempts for this account")
+    """The account when ``password`` is right; 401 when not, 429 while this name and client address (or the
+    address alone) must wait after failures (see :mod:`~api.auth.throttle`)."""
+    counters = LoginKeys.of(username, address_bucket(client))
+    await login_attempt(redis, counters, now=now)
     user = await credentials_by_name(pool, username)
     if not await password_matches(user.password_hash if user else None, password) or user is None:
         raise ApiError(401, "wrong username or password", code="invalid_credentials")
-    await forgive(redis, account_key, reset=True)
-    await forgive(redis, address_key, reset=False)
+    await login_succeeded(redis, counters)
     if user.disabled:
         raise ApiError(403, "this account is disabled; ask an administrator", code="account_disabled")
     if needs_rehash(user.password_hash):

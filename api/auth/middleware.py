@@ -14,14 +14,18 @@ from aiohttp.typedefs import Handler
 from api.auth.accounts import session_user
 from api.auth.apitokens import authenticate_api_token
 from api.auth.principal import PRINCIPAL, Principal
-from api.auth.principal_cache import PRINCIPAL_CACHE
 from api.auth.sessions import is_access_token_denied
-from api.auth.state import AUTH_CONFIG
 from api.auth.tokens import API_TOKEN_PREFIX, InvalidTokenError, decode_access_token
 from api.errors import ApiError
-from api.keys import STORES
+from api.keys import AUTH_CONFIG, AUTH_FAILURES, PRINCIPAL_CACHE, REFUSED_TOKENS, STORES
+from api.outage import within
+from api.prometheus.paths import FEDERATE, READ_ONLY_POSTS
 
 log = structlog.get_logger(__name__)
+
+STORE_CHECK_TIMEOUT_S = 1.0
+"""How long a token check waits for PostgreSQL or Redis: past it the request is a 503, so a hung store
+does not hang every request (``api.outage`` answers it)."""
 
 PUBLIC_API_PATHS = frozenset(
     {"/api/health", "/api/auth/login", "/api/auth/refresh", "/api/openapi.json", "/api/docs"}
@@ -30,10 +34,16 @@ PUBLIC_API_PATHS = frozenset(
 
 _PUBLIC_API_PREFIXES = ("/api/docs/",)
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_CHANGES_NO_CALLER = frozenset({"/api/v1/write", "/mcp"})
+"""POST paths that change no account, role, grant or token: they keep the principal cache (pushed samples,
+the MCP server's read-only tools)."""
+_PROTECTED_OUTSIDE_API = frozenset({FEDERATE, "/mcp"})
 
 
 def needs_principal(path: str) -> bool:
-    """True for the paths that refuse anonymous callers."""
+    """Whether a path refuses anonymous callers (also ``/federate`` and ``/mcp``, outside ``/api/``)."""
+    if path in _PROTECTED_OUTSIDE_API:
+        return True
     if path != "/api" and not path.startswith("/api/"):
         return False
     return path not in PUBLIC_API_PATHS and not path.startswith(_PUBLIC_API_PREFIXES)
@@ -64,16 +74,31 @@ def bearer_token(request: web.Request) -> str | None:
 async def authenticate(request: web.Request, token: str) -> Principal:
     """The principal ``token`` stands for; raises a 401 :class:`ApiError` when it stands for nobody.
 
-    A caller found recently is taken from the :mod:`~api.auth.principal_cache`.
+    A caller found recently is taken from the :mod:`~api.auth.principal_cache`, and a token refused recently
+    is refused again without a lookup. Each refusal counts against the client address's budget
+    (:class:`~api.ratelimit.AuthFailureLimiter`); an address past it gets a 429 before any lookup.
     """
     config = request.app[AUTH_CONFIG]
     cache = request.app[PRINCIPAL_CACHE]
     now = config.clock()
     key = cache.key(token)
     principal = cache.get(key, now)
-    if principal is None:
+    if principal is not None:
+        return principal
+    failures = request.app[AUTH_FAILURES]
+    await failures.check(request)
+    refused = request.app[REFUSED_TOKENS]
+    reason = refused.get(key, now)
+    try:
+        if reason is not None:
+            raise unauthorized(reason, invalid_token=True)
         principal, expires_at = await _check(request, token, now)
-        cache.put(key, principal, now, expires_at)
+    except ApiError as exc:
+        if exc.status == 401:
+            refused.put(key, exc.message, now)
+            await failures.refused(request)
+        raise
+    cache.put(key, principal, now, expires_at)
     return principal
 
 
@@ -82,11 +107,16 @@ async def _check(request: web.Request, token: str, now: float) -> tuple[Principa
     config = request.app[AUTH_CONFIG]
     stores = request.app[STORES]
     if token.startswith(API_TOKEN_PREFIX):
-        owner = await authenticate_api_token(stores.pg, token, now=now)
+        owner = await within(
+            "postgres", STORE_CHECK_TIMEOUT_S, authenticate_api_token(stores.pg, token, now=now)
+        )
         if owner is None:
             log.info("api token refused", path=request.path)
             raise unauthorized("the API token is unknown, revoked or expired", invalid_token=True)
-        return Principal(owner.user_id, owner.username, owner.role, "api_token", str(owner.token_id)), None
+        principal = Principal(
+            owner.user_id, owner.username, owner.role, "api_token", str(owner.token_id), owner.scopes
+        )
+        return principal, None
     try:
         claims = decode_access_token(config.jwt_secret, token, now=now)
     except InvalidTokenError as exc:
@@ -94,12 +124,12 @@ async def _check(request: web.Request, token: str, now: float) -> tuple[Principa
         raise unauthorized(
             "the access token is invalid or expired; log in again", invalid_token=True
         ) from None
-    user = await session_user(stores.pg, claims.user_id)
+    user = await within("postgres", STORE_CHECK_TIMEOUT_S, session_user(stores.pg, claims.user_id))
     refused = (
         user is None
         or user.disabled
         or (user.tokens_valid_after is not None and claims.issued_at < user.tokens_valid_after.timestamp())
-        or await is_access_token_denied(stores.redis, claims.jti)
+        or await within("redis", STORE_CHECK_TIMEOUT_S, is_access_token_denied(stores.redis, claims.jti))
     )
     if refused or user is None:
         log.info("access token refused", path=request.path, reason="revoked", user_id=str(claims.user_id))
@@ -117,10 +147,16 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                 "authentication required: send 'Authorization: Bearer <token>'", invalid_token=False
             )
         request[PRINCIPAL] = await authenticate(request, token)
-    if request.method in _SAFE_METHODS:
+    if (
+        request.method in _SAFE_METHODS
+        or request.path in _CHANGES_NO_CALLER
+        or (request.method == "POST" and request.path in READ_ONLY_POSTS)
+    ):
         return await handler(request)
     try:
         return await handler(request)
     finally:
-        # Whatever it changed (a logout, a role, a grant, a revoked token), no caller is reused past it.
+        # Whatever it changed (a logout, a role, a grant, a revoked token), no caller is reused past it, and
+        # no refusal either (a user enabled again, a token created).
         request.app[PRINCIPAL_CACHE].clear()
+        request.app[REFUSED_TOKENS].clear()

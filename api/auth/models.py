@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from api.auth.principal import PrincipalKind
 from api.openapi import QueryModel
+from collector.config.settings import MAX_API_TOKEN_TTL_DAYS
 from collector.storage.users import Role
 
 _PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
@@ -30,11 +31,12 @@ class _Body(BaseModel):
 
 
 class LoginBody(_Body):
-    """``POST /api/auth/login``."""
+    """``POST /api/auth/login``: ``new_password`` answers a ``password_change_required`` refusal."""
 
     username: Annotated[str, Field(min_length=1, max_length=256, pattern=_PRINTABLE)]
     password: Secret
     totp: Code | None = None
+    new_password: Secret | None = None
 
 
 class RefreshBody(_Body):
@@ -54,6 +56,12 @@ class PasswordChangeBody(_Body):
 
     current_password: Secret
     new_password: Secret
+
+
+class TotpEnrollBody(_Body):
+    """``POST /api/auth/totp/enroll``: the current password, asked again before a second factor is set."""
+
+    password: Secret
 
 
 class TotpCodeBody(_Body):
@@ -87,11 +95,17 @@ class GrantsBody(_Body):
 
 
 class TokenCreateBody(_Body):
-    """``POST /api/tokens``: ``role`` defaults to the caller's own; ``expires_in_s`` to never."""
+    """``POST /api/tokens``: ``role`` defaults to the caller's own; ``expires_in_s`` to the configured default
+    lifetime (``auth.api_token_default_ttl_days``), and may not exceed ``auth.api_token_max_ttl_days``."""
 
     name: Annotated[str, Field(min_length=1, max_length=100, pattern=_PRINTABLE)]
     role: Role | None = None
-    expires_in_s: Annotated[int, Field(ge=60, le=5 * 366 * 86400)] | None = None
+    expires_in_s: Annotated[int, Field(ge=60, le=MAX_API_TOKEN_TTL_DAYS * 86400)] | None = None
+    scopes: Annotated[list[Literal["write", "mcp"]], Field(max_length=2)] = Field(
+        default_factory=list,
+        description="'write': may push samples to /api/v1/write (needs operator); "
+        "'mcp': may call the MCP server's read-only tools (/mcp, openmanager mcp)",
+    )
 
 
 class AuditParams(QueryModel):
@@ -167,7 +181,8 @@ class ApiTokenOut(BaseModel):
     role: Role
     created_at: datetime
     last_used_at: datetime | None
-    expires_at: datetime | None
+    expires_at: datetime
+    scopes: list[str] = []
 
 
 class ApiTokenCreated(ApiTokenOut):

@@ -28,6 +28,8 @@ class Principal:
     role: Role
     kind: PrincipalKind
     token_id: str
+    scopes: frozenset[str] = frozenset()
+    """An API token's scopes (see :mod:`api.auth.apitokens`); a session has none."""
 
     @property
     def actor(self) -> str:

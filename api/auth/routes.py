@@ -1,18 +1,23 @@
 """``/api/auth/…``: login, refresh, logout, the caller's own account, password change and TOTP.
 
 Login and refresh are public; every other route here is open to any authenticated caller (role viewer), and
-the ones that manage credentials refuse API tokens in the handler (``session_required``).
+the ones that manage credentials refuse API tokens in the handler (``session_required``) and ask for the
+current password again (or, to turn TOTP off, a current code).
+
+An account that must change its password (the first administrator, whose password was generated) gets no
+session: its login answers 403 ``password_change_required`` until it is repeated with ``new_password``,
+which replaces the password and then logs in.
 """
 
 from __future__ import annotations
-
-import asyncio
 
 from aiohttp import web
 
 from api.auth import keys, totp
 from api.auth.accounts import credentials_by_id, session_user, set_totp_secret
-from api.auth.authz import allowed_servers, require_principal
+from api.auth.audit import note_attempted_username
+from api.auth.authz import allowed_servers, require_principal, require_session
+from api.auth.credentials import hash_new_password, store_new_password
 from api.auth.login import check_password, check_totp, issue_tokens, password_matches, token_pair
 from api.auth.models import (
     LoginBody,
@@ -22,6 +27,7 @@ from api.auth.models import (
     RefreshBody,
     TokenPair,
     TotpCodeBody,
+    TotpEnrollBody,
     TotpEnrolment,
 )
 from api.auth.principal import PRINCIPAL, Principal
@@ -29,16 +35,14 @@ from api.auth.sessions import (
     RefreshFailure,
     RefreshRefusedError,
     deny_access_token,
-    end_all_sessions,
     revoke_family_of,
     rotate,
 )
-from api.auth.state import AUTH_CONFIG
-from api.auth.throttle import LOGIN_ACCOUNT, enforce, forgive
+from api.auth.throttle import REAUTH, enforce, forgive
+from api.client_address import client_address
 from api.errors import ApiError
-from api.keys import STORES
+from api.keys import AUTH_CONFIG, STORES
 from api.openapi import ApiRoutes, body_of
-from api.passwords import check_password_strength, hash_password
 
 routes = ApiRoutes()
 
@@ -52,12 +56,20 @@ _REFRESH_MESSAGES = {
 }
 
 
-def _session_principal(request: web.Request) -> Principal:
-    """The caller, who must be a person with a session: API tokens cannot manage credentials."""
-    principal = require_principal(request)
-    if principal.kind != "user":
-        raise ApiError(403, "an API token cannot do this; log in as the user", code="session_required")
-    return principal
+async def _check_current_password(request: web.Request, principal: Principal, password: str) -> None:
+    """A 403 unless ``password`` is the caller's current one; throttled per user."""
+    stores, config = request.app[STORES], request.app[AUTH_CONFIG]
+    key = keys.throttle_reauth(principal.user_id)
+    await enforce(stores.redis, key, REAUTH, now=config.clock(), what="password attempts")
+    credentials = await credentials_by_id(stores.pg, principal.user_id)
+    if credentials is None or not await password_matches(credentials.password_hash, password):
+        raise ApiError(403, "the current password is wrong", code="invalid_credentials")
+    await forgive(stores.redis, key, reset=True)
+
+
+def _must_differ(new_password: str, current_password: str) -> None:
+    if new_password == current_password:
+        raise ApiError(422, "the new password must differ from the current one", code="password_unchanged")
 
 
 @routes.post(
@@ -73,18 +85,36 @@ async def login(request: web.Request) -> TokenPair:
     """Password (and TOTP when enabled) → access token and refresh token."""
     body = body_of(request, LoginBody)
     stores, config = request.app[STORES], request.app[AUTH_CONFIG]
+    note_attempted_username(request, body.username)
     user = await check_password(
         stores.pg,
         stores.redis,
         username=body.username,
         password=body.password,
-        remote_addr=request.remote or "unknown",
+        client=client_address(request),
         now=config.clock(),
     )
     if user.totp_secret is not None:
         if body.totp is None:
             raise ApiError(401, "this account needs a TOTP code: send it as 'totp'", code="totp_required")
         await check_totp(stores.pg, stores.redis, user.id, user.totp_secret, body.totp, now=config.clock())
+    if user.must_change_password:
+        if body.new_password is None:
+            raise ApiError(
+                403,
+                "this account's password must be changed before it can be used: "
+                "log in again with the new one as 'new_password'",
+                code="password_change_required",
+            )
+        _must_differ(body.new_password, body.password)
+        new_hash = await hash_new_password(body.new_password, username=user.username)
+        await store_new_password(request, user.id, user.username, new_hash)
+    elif body.new_password is not None:
+        raise ApiError(
+            409,
+            "this account's password need not be changed at login; use POST /api/auth/password",
+            code="password_change_not_required",
+        )
     # The audit log names who logged in.
     request[PRINCIPAL] = Principal(user.id, user.username, user.role, "user", "login")
     return TokenPair.model_validate(await issue_tokens(stores.pg, config, user.id, user.role))
@@ -165,21 +195,13 @@ async def me(request: web.Request) -> Me:
     status=204,
 )
 async def change_password(request: web.Request) -> web.Response:
-    """Change one's own password; every session of the account ends (log in again)."""
-    principal = _session_principal(request)
+    """Change one's own password; every session and API token of the account ends (log in again)."""
+    principal = require_session(request)
     body = body_of(request, PasswordChangeBody)
-    stores, config = request.app[STORES], request.app[AUTH_CONFIG]
-    problem = check_password_strength(body.new_password)
-    if problem is not None:
-        raise ApiError(422, problem, code="weak_password")
-    account_key = keys.throttle_account(principal.username)
-    await enforce(stores.redis, account_key, LOGIN_ACCOUNT, now=config.clock(), what="password attempts")
-    credentials = await credentials_by_id(stores.pg, principal.user_id)
-    if credentials is None or not await password_matches(credentials.password_hash, body.current_password):
-        raise ApiError(403, "the current password is wrong", code="invalid_credentials")
-    await forgive(stores.redis, account_key, reset=True)
-    new_hash = await asyncio.to_thread(hash_password, body.new_password)
-    await end_all_sessions(stores.pg, principal.user_id, now=config.clock(), password_hash=new_hash)
+    await _check_current_password(request, principal, body.current_password)
+    _must_differ(body.new_password, body.current_password)
+    new_hash = await hash_new_password(body.new_password, username=principal.username)
+    await store_new_password(request, principal.user_id, principal.username, new_hash)
     return web.Response(status=204)
 
 
@@ -189,11 +211,18 @@ async def change_password(request: web.Request) -> web.Response:
     summary="Start TOTP enrolment",
     tag="auth",
     role="viewer",
+    body=TotpEnrollBody,
     response=TotpEnrolment,
 )
 async def totp_enroll(request: web.Request) -> TotpEnrolment:
-    """Start TOTP enrolment: a new secret and its ``otpauth://`` URI, active once confirmed with a code."""
-    principal = _session_principal(request)
+    """Start TOTP enrolment: a new secret and its ``otpauth://`` URI, active once confirmed with a code.
+
+    The current password is asked first: a stolen session must not be able to set a second factor that
+    would lock the owner out.
+    """
+    principal = require_session(request)
+    body = body_of(request, TotpEnrollBody)
+    await _check_current_password(request, principal, body.password)
     stores = request.app[STORES]
     credentials = await credentials_by_id(stores.pg, principal.user_id)
     if credentials is not None and credentials.totp_secret is not None:
@@ -220,7 +249,7 @@ async def totp_enroll(request: web.Request) -> TotpEnrolment:
 )
 async def totp_confirm(request: web.Request) -> web.Response:
     """Activate the pending TOTP secret with a code from the authenticator."""
-    principal = _session_principal(request)
+    principal = require_session(request)
     body = body_of(request, TotpCodeBody)
     stores, config = request.app[STORES], request.app[AUTH_CONFIG]
     secret = await totp.pending(stores.redis, principal.user_id)
@@ -245,7 +274,7 @@ async def totp_confirm(request: web.Request) -> web.Response:
 )
 async def totp_disable(request: web.Request) -> web.Response:
     """Turn TOTP off, proven with a current code."""
-    principal = _session_principal(request)
+    principal = require_session(request)
     body = body_of(request, TotpCodeBody)
     stores, config = request.app[STORES], request.app[AUTH_CONFIG]
     credentials = await credentials_by_id(stores.pg, principal.user_id)

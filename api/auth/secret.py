@@ -7,7 +7,7 @@ import os
 import secrets
 from pathlib import Path
 
-from collector.settings import Settings
+from collector.config.settings import Settings
 
 SECRET_FILE_NAME = "jwt.secret"  # noqa: S105 - a file name, not a secret
 MIN_SECRET_LENGTH = 32

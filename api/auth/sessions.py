@@ -139,24 +139,28 @@ async def revoke_family_of(pool: asyncpg.Pool, token: str, user_id: UUID, *, now
 async def end_all_sessions(
     pool: asyncpg.Pool, user_id: UUID, *, now: float, password_hash: str | None
 ) -> None:
-    """Revoke every refresh family of ``user_id`` and refuse access tokens issued before ``now``.
+    """Revoke every refresh family and API token of ``user_id``; refuse access tokens issued before ``now``.
 
-    With ``password_hash``, the new hash is stored in the same transaction (password change or reset).
+    With ``password_hash``, the new hash is stored in the same transaction (password change or reset) and
+    the account no longer has to change its password. API tokens go too: a token made under the old
+    password, or before the account was disabled, must not outlive it (re-enabling brings none back).
     """
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(
             """UPDATE users SET tokens_valid_after = $2, password_hash = coalesce($3, password_hash),
+                                must_change_password = must_change_password AND $3::text IS NULL,
                                 updated_at = now()
                WHERE id = $1""",
             user_id,
             _at(now),
             password_hash,
         )
-        await conn.execute(
-            "UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
-            user_id,
-            _at(now),
-        )
+        for table in ("refresh_tokens", "api_tokens"):
+            await conn.execute(
+                f"UPDATE {table} SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",  # noqa: S608
+                user_id,
+                _at(now),
+            )
 
 
 async def deny_access_token(redis: aioredis.Redis, jti: str, *, ttl_s: int) -> None:

@@ -6,8 +6,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from aiohttp import web
-
 Clock = Callable[[], float]
 """Seconds since the epoch; injected so that tests can move time (expiry, TOTP steps, lock windows)."""
 
@@ -19,6 +17,8 @@ class AuthConfig:
     jwt_secret: bytes
     access_token_ttl_s: int
     refresh_token_ttl_s: int
+    api_token_default_ttl_s: int = 90 * 86400
+    api_token_max_ttl_s: int = 365 * 86400
     clock: Clock = time.time
 
     def __repr__(self) -> str:
@@ -27,6 +27,3 @@ class AuthConfig:
             f"AuthConfig(access_token_ttl_s={self.access_token_ttl_s}, "
             f"refresh_token_ttl_s={self.refresh_token_ttl_s})"
         )
-
-
-AUTH_CONFIG = web.AppKey("auth_config", AuthConfig)

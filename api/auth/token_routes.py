@@ -1,4 +1,9 @@
-"""``/api/tokens``: the caller's API tokens; a token is shown once, at creation, and never above its role."""
+"""``/api/tokens``: the caller's API tokens; a token is shown once, at creation, and never above its role.
+
+Every token expires: after ``auth.api_token_default_ttl_days`` unless the request asks for another lifetime,
+never later than ``auth.api_token_max_ttl_days``. A password change, a reset or disabling the owner revokes
+all of the owner's tokens (:func:`~api.auth.sessions.end_all_sessions`).
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,8 @@ from api.auth.apitokens import create_api_token, list_api_tokens, revoke_api_tok
 from api.auth.authz import require_principal
 from api.auth.models import ApiTokenCreated, ApiTokenList, ApiTokenOut, TokenCreateBody
 from api.auth.roles import role_at_least
-from api.auth.state import AUTH_CONFIG
 from api.errors import ApiError
-from api.keys import STORES
+from api.keys import AUTH_CONFIG, STORES
 from api.openapi import ApiRoutes, body_of
 
 routes = ApiRoutes()
@@ -60,12 +64,21 @@ async def create_token(request: web.Request) -> ApiTokenCreated:
         raise ApiError(
             403, f"a token cannot have more than your role ({principal.role})", code="role_too_high"
         )
-    expires_at = None
-    if body.expires_in_s is not None:
-        now = datetime.fromtimestamp(request.app[AUTH_CONFIG].clock(), UTC)
-        expires_at = now + timedelta(seconds=body.expires_in_s)
+    config = request.app[AUTH_CONFIG]
+    lifetime_s = config.api_token_default_ttl_s if body.expires_in_s is None else body.expires_in_s
+    if lifetime_s > config.api_token_max_ttl_s:
+        raise ApiError(
+            422,
+            f"expires_in_s may be at most {config.api_token_max_ttl_s} s (auth.api_token_max_ttl_days)",
+            code="token_lifetime_too_long",
+            details={"max_expires_in_s": config.api_token_max_ttl_s},
+        )
+    expires_at = datetime.fromtimestamp(config.clock(), UTC) + timedelta(seconds=lifetime_s)
+    if "write" in body.scopes and not role_at_least(role, "operator"):
+        # Pushing samples creates servers and writes their history: an operator's business.
+        raise ApiError(403, "a token with the write scope needs the operator role", code="role_too_low")
     record, token = await create_api_token(
-        request.app[STORES].pg, principal.user_id, body.name, role, expires_at
+        request.app[STORES].pg, principal.user_id, body.name, role, expires_at, body.scopes
     )
     return ApiTokenCreated(**dict(ApiTokenOut.model_validate(record, from_attributes=True)), token=token)
 

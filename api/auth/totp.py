@@ -1,7 +1,9 @@
 """TOTP (RFC 6238): enrolment with a provisioning URI, and verification that accepts ±1 step once only.
 
 A code is tied to its time step; each step a user spends is recorded in ``totp_used``, so an observed code
-cannot be replayed within its validity. Pending enrolments wait in Redis until confirmed with a code.
+cannot be replayed within its validity. Pending enrolments wait in Redis until confirmed with a code, sealed
+under the process's secrets key like the confirmed secrets in PostgreSQL (a copy of Redis's memory or of
+its dump file does not give a second factor away).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import pyotp
 import redis.asyncio as aioredis
 
 from api.auth import keys
+from collector.secrets import active
+from collector.secrets.keyring import SecretKeyError, place
 
 ISSUER = "OpenManager"
 STEP_S = 30
@@ -74,17 +78,31 @@ async def verify_once(pool: asyncpg.Pool, user_id: UUID, secret: str, code: str,
     return step is not None and await spend_step(pool, user_id, step)
 
 
+def _pending_place(user_id: UUID) -> bytes:
+    """The associated data of a pending secret: it opens only as this user's pending enrolment."""
+    return place("redis", "totp:pending", user_id)
+
+
 async def store_pending(redis: aioredis.Redis, user_id: UUID, secret: str) -> None:
-    """Keep an enrolled secret until it is confirmed (or abandoned: it expires)."""
-    await redis.set(keys.pending_totp(user_id), secret.encode(), ex=PENDING_TTL_S)
+    """Keep an enrolled secret, sealed, until it is confirmed (or abandoned: it expires)."""
+    sealed = active.keyring().seal_text(secret, _pending_place(user_id))
+    await redis.set(keys.pending_totp(user_id), sealed, ex=PENDING_TTL_S)
 
 
 async def pending(redis: aioredis.Redis, user_id: UUID) -> str | None:
-    """The secret waiting for confirmation, if any."""
+    """The secret waiting for confirmation, if any.
+
+    One that no longer opens (sealed under a key since dropped from the key file, or not a sealed value)
+    counts as none: the user enrols again.
+    """
     value = await redis.get(keys.pending_totp(user_id))
     if value is None:
         return None
-    return value.decode() if isinstance(value, bytes) else value
+    blob = value if isinstance(value, bytes) else str(value).encode()
+    try:
+        return active.keyring().open_text(blob, _pending_place(user_id))
+    except SecretKeyError:
+        return None
 
 
 async def drop_pending(redis: aioredis.Redis, user_id: UUID) -> None:

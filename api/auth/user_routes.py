@@ -1,8 +1,12 @@
-"""``/api/users``: account management for administrators (roles, disabling, password resets, grants)."""
+"""``/api/users``: account management for administrators (roles, disabling, password resets, grants).
+
+Setting a password (a new account's, or another account's reset) needs an administrator's login session, never
+an API token: a token that could set a password could log in as that account. Administrators change their
+own password like everyone else, with ``POST /api/auth/password`` and the current one.
+"""
 
 from __future__ import annotations
 
-import asyncio
 from uuid import UUID
 
 from aiohttp import web
@@ -19,6 +23,8 @@ from api.auth.accounts import (
     server_grants,
     update_account,
 )
+from api.auth.authz import require_session
+from api.auth.credentials import hash_new_password, store_new_password
 from api.auth.models import (
     AccountList,
     AccountOut,
@@ -28,11 +34,10 @@ from api.auth.models import (
     UserUpdateBody,
 )
 from api.auth.sessions import end_all_sessions
-from api.auth.state import AUTH_CONFIG
+from api.bootstrap import FIRST_ADMIN, discard_initial_password
 from api.errors import ApiError
-from api.keys import STORES
+from api.keys import AUTH_CONFIG, SETTINGS, STORES
 from api.openapi import ApiRoutes, body_of
-from api.passwords import check_password_strength, hash_password
 
 routes = ApiRoutes()
 
@@ -42,13 +47,6 @@ def _user_id(request: web.Request) -> UUID:
         return UUID(request.match_info["id"])
     except ValueError:
         raise ApiError(404, f"no such user: {request.match_info['id']}") from None
-
-
-def _strong(password: str) -> str:
-    problem = check_password_strength(password)
-    if problem is not None:
-        raise ApiError(422, problem, code="weak_password")
-    return password
 
 
 async def _existing(request: web.Request, user_id: UUID) -> Account:
@@ -99,9 +97,10 @@ async def list_users(request: web.Request) -> AccountList:
     status=201,
 )
 async def create_user(request: web.Request) -> AccountOut:
-    """Create an account with a password that passes the strength check."""
+    """Create an account with a password that passes the strength check (from a session only)."""
+    require_session(request, "set passwords")
     body = body_of(request, UserCreateBody)
-    password_hash = await asyncio.to_thread(hash_password, _strong(body.password))
+    password_hash = await hash_new_password(body.password, username=body.username)
     account = await create_account(
         request.app[STORES].pg, body.username, password_hash, body.role, body.email
     )
@@ -135,22 +134,33 @@ async def get_user(request: web.Request) -> AccountWithGrants:
     response=AccountWithGrants,
 )
 async def update_user(request: web.Request) -> AccountWithGrants:
-    """Change role, disabled state, e-mail or (reset) password; a reset or disabling ends all sessions."""
+    """Change role, disabled state, e-mail or (reset) password; a reset or disabling ends all sessions and
+    revokes the account's API tokens."""
     body = body_of(request, UserUpdateBody)
     stores, config = request.app[STORES], request.app[AUTH_CONFIG]
     account = await _existing(request, _user_id(request))
+    if body.password is not None:
+        principal = require_session(request, "set passwords")
+        if principal.user_id == account.id:
+            raise ApiError(
+                403,
+                "change your own password with POST /api/auth/password, which asks for the current one",
+                code="own_password",
+            )
     if (body.role is not None and body.role != "admin") or body.disabled:
         await _keep_an_admin(request, account)
     new_hash = (
-        None if body.password is None else await asyncio.to_thread(hash_password, _strong(body.password))
+        None if body.password is None else await hash_new_password(body.password, username=account.username)
     )
     updated = await update_account(
         stores.pg, account.id, role=body.role, disabled=body.disabled, email=body.email
     )
     if updated is None:
         raise ApiError(404, f"no such user: {account.id}")
-    if new_hash is not None or body.disabled:
-        await end_all_sessions(stores.pg, account.id, now=config.clock(), password_hash=new_hash)
+    if new_hash is not None:
+        await store_new_password(request, account.id, account.username, new_hash)
+    elif body.disabled:
+        await end_all_sessions(stores.pg, account.id, now=config.clock(), password_hash=None)
     return await _with_grants(request, updated)
 
 
@@ -169,6 +179,8 @@ async def delete_user(request: web.Request) -> web.Response:
     await _keep_an_admin(request, account)
     if not await delete_account(request.app[STORES].pg, account.id):
         raise ApiError(404, f"no such user: {account.id}")
+    if account.username == FIRST_ADMIN:
+        discard_initial_password(request.app[SETTINGS].data_dir)
     return web.Response(status=204)
 
 

@@ -15,11 +15,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import create_app
+from api.auth.accounts import set_totp_secret
 from api.auth.keys import PREFIX
-from api.auth.state import AUTH_CONFIG
-from api.keys import STORES
+from api.keys import AUTH_CONFIG, STORES
 from api.passwords import hash_password
-from collector.settings import Settings
+from collector.config.settings import Settings
 from collector.storage.users import Role
 
 PASSWORD = "correct horse battery staple"
@@ -88,12 +88,13 @@ async def make_user(pool: asyncpg.Pool, role: Role, *, totp_secret: str | None =
     """Insert a user with :data:`PASSWORD` under a unique name."""
     username = f"{role}-{uuid.uuid4().hex[:12]}"
     user_id = await pool.fetchval(
-        "INSERT INTO users (username, password_hash, role, totp_secret) VALUES ($1, $2, $3, $4) RETURNING id",
+        "INSERT INTO users (username, password_hash, role) VALUES ($1, $2, $3) RETURNING id",
         username,
         password_hash(),
         role,
-        totp_secret,
     )
+    if totp_secret is not None:
+        await set_totp_secret(pool, user_id, totp_secret)
     return AuthUser(user_id, username, role)
 
 

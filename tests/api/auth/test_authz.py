@@ -9,8 +9,8 @@ import pytest
 from aiohttp import web
 
 from api.auth.authz import allowed_servers, require_role, require_server
-from api.auth.principal_cache import PRINCIPAL_CACHE
 from api.auth.roles import lower_role, role_at_least
+from api.keys import PRINCIPAL_CACHE
 from collector.storage.users import Role
 from tests.api.auth.conftest import Client, bearer, make_server, session
 

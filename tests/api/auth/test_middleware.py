@@ -6,8 +6,8 @@ import asyncpg
 import pytest
 from aiohttp import web
 
-from api.auth.state import AUTH_CONFIG
 from api.auth.tokens import issue_access_token
+from api.keys import AUTH_CONFIG
 from tests.api.auth.conftest import PASSWORD, Client, FakeClock, bearer, login, make_user, session
 from tests.api.auth.jwt_attacks import ATTACKS, Forger
 
@@ -31,6 +31,14 @@ async def test_protected_paths_refuse_anonymous_callers_with_a_bearer_challenge(
     client: Client, path: str
 ) -> None:
     await _assert_unauthorized(client, {}, path)
+
+
+async def test_federation_outside_api_authenticates_its_callers(client: Client, pool: asyncpg.Pool) -> None:
+    response = await client.get("/federate", params={"match[]": "up"})
+    assert response.status == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    _, headers = await session(client, pool, "viewer")
+    assert (await client.get("/federate", params={"match[]": "up"}, headers=headers)).status == 200
 
 
 async def test_authorization_header_without_bearer_scheme_is_refused(client: Client) -> None:

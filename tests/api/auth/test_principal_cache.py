@@ -8,7 +8,8 @@ import asyncpg
 from aiohttp import web
 
 from api.auth.principal import Principal
-from api.auth.principal_cache import PRINCIPAL_CACHE, PrincipalCache
+from api.auth.principal_cache import PrincipalCache, RefusedTokens
+from api.keys import PRINCIPAL_CACHE
 from tests.api.auth.conftest import Client, FakeClock, session
 
 
@@ -42,6 +43,19 @@ def test_a_zero_lifetime_remembers_nothing() -> None:
     key = cache.key("token")
     cache.put(key, caller(), now=0.0)
     assert cache.get(key, 0.0) is None and len(cache) == 0
+
+
+def test_a_refused_token_is_remembered_for_its_ttl_with_its_reason_and_the_memory_is_bounded() -> None:
+    refused = RefusedTokens(ttl_s=10.0, max_entries=2)
+    keys = [PrincipalCache.key(f"token-{n}") for n in range(3)]
+    refused.put(keys[0], "unknown", now=100.0)
+    assert refused.get(keys[0], 109.9) == "unknown"
+    assert refused.get(keys[0], 110.0) is None and len(refused) == 0
+    for key in keys:
+        refused.put(key, "unknown", now=200.0)
+    assert len(refused) == 2 and refused.get(keys[0], 200.0) is None, "the oldest went first"
+    refused.clear()
+    assert refused.get(keys[2], 200.0) is None
 
 
 async def test_a_change_made_elsewhere_is_seen_once_the_caller_expires(

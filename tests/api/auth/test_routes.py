@@ -6,7 +6,11 @@ import uuid
 
 import asyncpg
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
+from api.app import create_app
+from api.bootstrap import FIRST_ADMIN, ensure_first_admin
+from api.keys import STORES
 from collector.storage.users import Role
 from tests.api.auth.conftest import (
     PASSWORD,
@@ -18,6 +22,7 @@ from tests.api.auth.conftest import (
     make_user,
     session,
 )
+from tests.conftest import SettingsFactory
 
 
 async def test_login_returns_a_bearer_pair(client: Client, pool: asyncpg.Pool) -> None:
@@ -259,6 +264,43 @@ async def test_api_token_role_is_at_most_the_callers_role(
     assert response.status == status
 
 
+@pytest.mark.parametrize(
+    ("role", "body", "status", "scopes"),
+    [
+        ("operator", {"scopes": ["write"]}, 201, ["write"]),
+        ("admin", {"role": "operator", "scopes": ["write"]}, 201, ["write"]),
+        ("operator", {}, 201, []),
+        ("viewer", {"scopes": ["write"]}, 403, None),
+        ("admin", {"role": "viewer", "scopes": ["write"]}, 403, None),
+        ("admin", {"scopes": ["delete"]}, 422, None),
+        ("viewer", {"scopes": ["mcp"]}, 201, ["mcp"]),
+        ("operator", {"scopes": ["mcp", "write"]}, 201, ["mcp", "write"]),
+    ],
+)
+async def test_api_token_scopes(
+    client: Client, pool: asyncpg.Pool, role: Role, body: dict[str, object], status: int, scopes: object
+) -> None:
+    _, headers = await session(client, pool, role)
+    response = await client.post("/api/tokens", json={"name": "push", **body}, headers=headers)
+    assert response.status == status
+    if status == 201:
+        created = await response.json()
+        assert created["scopes"] == scopes
+        listed = await (await client.get("/api/tokens", headers=headers)).json()
+        assert [t["scopes"] for t in listed["tokens"]] == [scopes]
+
+
+async def test_tokens_made_before_scopes_have_none(client: Client, pool: asyncpg.Pool) -> None:
+    user, headers = await session(client, pool, "operator")
+    await pool.execute(
+        "INSERT INTO api_tokens (user_id, name, token_hash, role, expires_at) "
+        "VALUES ($1, 'old', 'x', 'operator', now() + interval '1 day')",
+        user.id,
+    )
+    listed = await (await client.get("/api/tokens", headers=headers)).json()
+    assert [t["scopes"] for t in listed["tokens"]] == [[]]
+
+
 async def test_api_tokens_are_listed_without_secrets_and_cannot_mint_more(
     client: Client, pool: asyncpg.Pool
 ) -> None:
@@ -298,3 +340,97 @@ async def test_audit_log_filters_by_actor_and_pages(client: Client, pool: asyncp
     assert [e["action"] for e in entries] == ["tokens.create", "tokens.create"]
     assert (await client.get("/api/audit?limit=0", headers=headers)).status == 422
     assert (await client.get("/api/audit?since=yesterday", headers=headers)).status == 422
+
+
+STRONG = "tulip engine parade 47"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({}, 403, "password_change_required"),
+        ({"password": "not the password", "new_password": STRONG}, 401, "invalid_credentials"),
+        ({"new_password": "password12"}, 422, "weak_password"),
+        ({"new_password": PASSWORD}, 422, "password_unchanged"),
+        ({"new_password": STRONG}, 200, None),
+    ],
+    ids=["no-new-password", "wrong-password", "weak", "unchanged", "changed"],
+)
+async def test_an_account_that_must_change_its_password_gets_a_session_only_with_a_new_one(
+    client: Client, pool: asyncpg.Pool, body: dict[str, str], status: int, code: str | None
+) -> None:
+    user = await make_user(pool, "admin")
+    await pool.execute("UPDATE users SET must_change_password = true WHERE id = $1", user.id)
+    response = await client.post(
+        "/api/auth/login", json={"username": user.username, "password": PASSWORD} | body
+    )
+    answer = await response.json()
+    assert response.status == status, answer
+    if code is not None:
+        assert answer["error"]["code"] == code
+        assert "access_token" not in answer
+        assert await pool.fetchval("SELECT must_change_password FROM users WHERE id = $1", user.id)
+        return
+    assert (await client.get("/api/users", headers=bearer(answer["access_token"]))).status == 200
+    assert not await pool.fetchval("SELECT must_change_password FROM users WHERE id = $1", user.id)
+    old = await client.post("/api/auth/login", json={"username": user.username, "password": PASSWORD})
+    assert old.status == 401
+
+
+async def test_a_new_password_at_login_is_refused_when_no_change_is_required(
+    client: Client, pool: asyncpg.Pool
+) -> None:
+    user = await make_user(pool, "viewer")
+    response = await client.post(
+        "/api/auth/login", json={"username": user.username, "password": PASSWORD, "new_password": STRONG}
+    )
+    assert (response.status, (await response.json())["error"]["code"]) == (
+        409,
+        "password_change_not_required",
+    )
+
+
+@pytest.mark.parametrize(
+    ("new_password", "code"),
+    [("password12", "weak_password"), ("Password123!", "weak_password"), (PASSWORD, "password_unchanged")],
+)
+async def test_a_password_change_refuses_a_guessable_or_unchanged_password(
+    client: Client, pool: asyncpg.Pool, new_password: str, code: str
+) -> None:
+    _, headers = await session(client, pool, "viewer")
+    response = await client.post(
+        "/api/auth/password",
+        json={"current_password": PASSWORD, "new_password": new_password},
+        headers=headers,
+    )
+    assert (response.status, (await response.json())["error"]["code"]) == (422, code)
+
+
+async def test_a_password_change_from_an_api_token_is_refused(client: Client, pool: asyncpg.Pool) -> None:
+    _, headers = await session(client, pool, "admin")
+    created = await (await client.post("/api/tokens", json={"name": "ci"}, headers=headers)).json()
+    response = await client.post(
+        "/api/auth/password",
+        json={"current_password": PASSWORD, "new_password": STRONG},
+        headers=bearer(created["token"]),
+    )
+    assert (response.status, (await response.json())["error"]["code"]) == (403, "session_required")
+
+
+async def test_the_first_admin_changes_the_generated_password_at_first_login_and_the_file_goes(
+    make_settings: SettingsFactory, fresh_pg_dsn: str
+) -> None:
+    settings = make_settings(postgres_dsn=fresh_pg_dsn)
+    async with TestClient(TestServer(create_app(settings))) as fresh:
+        password_file = await ensure_first_admin(fresh.app[STORES].pg, settings.data_dir)
+        assert password_file is not None
+        generated = password_file.read_text().strip()
+        credentials = {"username": FIRST_ADMIN, "password": generated}
+        refused = await fresh.post("/api/auth/login", json=credentials)
+        assert (refused.status, (await refused.json())["error"]["code"]) == (403, "password_change_required")
+        assert password_file.exists()
+        changed = await fresh.post("/api/auth/login", json=credentials | {"new_password": STRONG})
+        assert changed.status == 200
+        assert not password_file.exists()
+        again = await fresh.post("/api/auth/login", json={"username": FIRST_ADMIN, "password": STRONG})
+        assert again.status == 200

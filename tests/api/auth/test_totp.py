@@ -7,8 +7,11 @@ from urllib.parse import parse_qs, urlparse
 import asyncpg
 import pyotp
 import pytest
+from aiohttp import web
 
+from api.auth import keys, totp
 from api.auth.totp import STEP_S, code_at, matching_step, new_secret, provisioning_uri, spend_step
+from api.keys import STORES
 from tests.api.auth.conftest import PASSWORD, Client, FakeClock, make_user, session
 
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
@@ -55,7 +58,8 @@ async def test_enrolment_activates_only_with_a_valid_code(
     client: Client, pool: asyncpg.Pool, clock: FakeClock
 ) -> None:
     _, headers = await session(client, pool, "viewer")
-    enrolled = await (await client.post("/api/auth/totp/enroll", headers=headers)).json()
+    enroll = {"password": PASSWORD}
+    enrolled = await (await client.post("/api/auth/totp/enroll", json=enroll, headers=headers)).json()
     assert enrolled["provisioning_uri"].startswith("otpauth://totp/")
     secret = enrolled["secret"]
     wrong = await client.post("/api/auth/totp/confirm", json={"code": "000000"}, headers=headers)
@@ -65,7 +69,43 @@ async def test_enrolment_activates_only_with_a_valid_code(
     assert (await client.post("/api/auth/totp/confirm", json={"code": code}, headers=headers)).status == 204
     me = await (await client.get("/api/auth/me", headers=headers)).json()
     assert me["totp_enabled"] is True
-    assert (await client.post("/api/auth/totp/enroll", headers=headers)).status == 409
+    assert (await client.post("/api/auth/totp/enroll", json=enroll, headers=headers)).status == 409
+
+
+async def test_a_pending_secret_is_sealed_in_redis(
+    client: Client, pool: asyncpg.Pool, app: web.Application
+) -> None:
+    user, headers = await session(client, pool, "viewer")
+    enrolled = await (
+        await client.post("/api/auth/totp/enroll", json={"password": PASSWORD}, headers=headers)
+    ).json()
+    redis = app[STORES].redis
+    stored = await redis.get(keys.pending_totp(user.id))
+    assert stored is not None and enrolled["secret"].encode() not in stored
+    assert await totp.pending(redis, user.id) == enrolled["secret"]
+    # Bound to its user: the same bytes under another user's key do not open.
+    other = await make_user(pool, "viewer")
+    await redis.set(keys.pending_totp(other.id), stored)
+    assert await totp.pending(redis, other.id) is None
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        (None, 422, None),
+        ({"password": "not the password"}, 403, "invalid_credentials"),
+        ({"password": PASSWORD}, 200, None),
+    ],
+)
+async def test_enrolment_asks_for_the_current_password(
+    client: Client, pool: asyncpg.Pool, body: dict[str, str] | None, status: int, code: str | None
+) -> None:
+    # A stolen session must not be able to set a second factor that locks the owner out.
+    _, headers = await session(client, pool, "viewer")
+    response = await client.post("/api/auth/totp/enroll", json=body, headers=headers)
+    assert response.status == status
+    if code is not None:
+        assert (await response.json())["error"]["code"] == code
 
 
 async def test_login_requires_a_fresh_totp_code_and_refuses_replay(
