@@ -1,0 +1,43 @@
+"""The singletons' lease on the real Redis: one holder, fences that grow, release and expiry."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis.asyncio as aioredis
+
+from collector.cluster.lease import Lease
+
+
+@pytest.fixture
+async def redis(flushed_redis: aioredis.Redis) -> aioredis.Redis:
+    return flushed_redis
+
+
+async def test_only_one_of_two_claimants_holds_it(redis: aioredis.Redis) -> None:
+    first, second = Lease(redis, "maintenance"), Lease(redis, "maintenance")
+    assert await first.claim() and first.held and first.fence == 1
+    assert not await second.claim() and not second.held and second.fence is None
+    assert await first.claim() and first.fence == 1, "a renewal keeps the fence"
+
+
+async def test_a_released_lease_goes_to_the_next_claimant_with_a_higher_fence(redis: aioredis.Redis) -> None:
+    first, second = Lease(redis, "maintenance"), Lease(redis, "maintenance")
+    await first.claim()
+    await first.close()
+    assert not first.held
+    assert await second.claim() and second.fence == 2
+
+
+async def test_an_expired_holder_loses_the_lease_and_says_so(redis: aioredis.Redis) -> None:
+    first, second = Lease(redis, "maintenance", ttl_s=0.2), Lease(redis, "maintenance", ttl_s=0.2)
+    await first.claim()
+    await asyncio.sleep(0.3)
+    assert not first.held, "counted lost once its TTL ran out, before anyone else may take it"
+    assert await second.claim()
+    assert not await first.claim() and first.fence is None
+
+
+async def test_leases_of_different_names_are_independent(redis: aioredis.Redis) -> None:
+    assert await Lease(redis, "a").claim() and await Lease(redis, "b").claim()
