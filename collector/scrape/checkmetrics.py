@@ -1,7 +1,9 @@
 """Validate a metrics page the way a scrape would, plus optional naming lint: ``openmanager check-metrics``.
 
 Like ``promtool check metrics``: the page is parsed with the collector's own parser, so "valid" means
-"a scrape of it would succeed"; the report gives the sample count, or the first error with its line.
+"a scrape of it would succeed"; an OpenMetrics page must also meet every rule of the specification
+(:mod:`collector.scrape.openmetrics_strict`), which a scrape, like Prometheus's, does not insist on. The
+report gives the sample count, or the first error with its line.
 Lint findings follow Prometheus's naming conventions and never make a page invalid.
 """
 
@@ -11,7 +13,10 @@ import re
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from collector.scrape.parser import Format, MetricMeta, ParseError, ParseResult, parse_format
+from collector.scrape.families import family_of, text_sample_suffixes
+from collector.scrape.openmetrics_strict import strict_error
+from collector.scrape.parser import ParseError, ParseResult, parse_format
+from collector.scrape.samples import Format, MetricMeta
 
 CheckFormat = Literal["auto", "text", "openmetrics"]
 
@@ -35,14 +40,8 @@ _NON_BASE_UNITS: Final = {
     "percent": "ratio",
     "fahrenheit": "celsius",
 }
-_FAMILY_SUFFIXES: Final[dict[str, tuple[str, ...]]] = {
-    "counter": ("_total", "_created"),
-    "histogram": ("_bucket", "_count", "_sum", "_created"),
-    "gaugehistogram": ("_bucket", "_gcount", "_gsum"),
-    "summary": ("_count", "_sum", "_created"),
-    "info": ("_info",),
-}
-_SUMMARY_SUFFIXES: Final = ("_sum", "_count", "_bucket")
+_SUMMARY_SUFFIXES: Final = text_sample_suffixes("histogram")
+"""What promtool reserves for histograms and summaries: a classic histogram's sample suffixes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +81,10 @@ def check_metrics(payload: bytes, fmt: CheckFormat = "auto") -> CheckReport:
         result = parse_format(payload, chosen)
     except ParseError as exc:
         return CheckReport(chosen, 0, exc, ())
+    if chosen == "openmetrics":
+        violation = strict_error(payload)
+        if violation is not None:
+            return CheckReport(chosen, 0, violation, ())
     return CheckReport(chosen, len(result.samples), None, tuple(lint(result)))
 
 
@@ -115,13 +118,9 @@ def _families(result: ParseResult) -> dict[str, MetricMeta]:
     """Every family of the page: those with metadata, then one per sample name that none claims."""
     default_type = "unknown" if result.format == "openmetrics" else "untyped"
     families = dict(result.metadata)
-    claimed = {
-        name + suffix: name
-        for name, meta in result.metadata.items()
-        for suffix in _FAMILY_SUFFIXES.get(meta.type, ())
-    }
+    types = {name: meta.type for name, meta in result.metadata.items()}
     for sample in result.samples:
         name = sample.name
-        if name not in families and name not in claimed:
+        if name not in families and family_of(name, types) is None:
             families[name] = MetricMeta(name, default_type, "", "")
     return families

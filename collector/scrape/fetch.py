@@ -3,7 +3,9 @@
 One shared ``aiohttp.ClientSession`` with a bounded connection pool serves every target. The timeout covers
 the whole scrape (connect, headers, body). The body limit counts *uncompressed* bytes: a gzip body is
 inflated here chunk by chunk, so a gzip bomb stops at the limit instead of filling memory. Any status but 200
-fails the scrape.
+fails the scrape; a redirect fails it too when the spec says not to follow redirects (servers registered
+through the API). A session made with a :class:`~collector.netpolicy.NetworkPolicy` refuses, at connect
+time, every address the policy refuses; such a scrape fails with the reason ``refused``.
 """
 
 from __future__ import annotations
@@ -15,8 +17,11 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 from multidict import CIMultiDict
 from yarl import URL
+
+from collector.netpolicy import NetworkPolicy, refused_by_policy, socket_factory
 
 # OpenMetrics first, then the classic text format, as Prometheus negotiates.
 ACCEPT = (
@@ -51,6 +56,8 @@ class FetchSpec:
     ssl_context: ssl.SSLContext | None = None
     server_name: str | None = None
     """Name to verify the server certificate against (and send as SNI) instead of the URL's host."""
+    follow_redirects: bool = True
+    """Follow up to three redirects; False fails the scrape on a redirect instead."""
 
     @cached_property
     def request_url(self) -> URL:
@@ -72,15 +79,26 @@ class FetchedPage:
 
 
 def new_session(
-    *, max_connections: int = 512, max_per_host: int = 4, keepalive_s: float = 300.0
+    *,
+    max_connections: int = 512,
+    max_per_host: int = 4,
+    keepalive_s: float = 300.0,
+    policy: NetworkPolicy | None = None,
+    resolver: AbstractResolver | None = None,
 ) -> aiohttp.ClientSession:
     """The shared client session: bounded pool, no automatic decompression (the limit needs raw bytes).
 
     Idle connections are kept well past the longest usual scrape interval: reconnecting to every target
-    on every scrape would cost more than the scrape itself. Targets set no cookies worth keeping.
+    on every scrape would cost more than the scrape itself. Targets set no cookies worth keeping. With a
+    ``policy``, every connection is checked against it when it is made (``resolver`` replaces the DNS one).
     """
     connector = aiohttp.TCPConnector(
-        limit=max_connections, limit_per_host=max_per_host, ttl_dns_cache=300, keepalive_timeout=keepalive_s
+        socket_factory=socket_factory(policy) if policy is not None else None,
+        resolver=resolver,
+        limit=max_connections,
+        limit_per_host=max_per_host,
+        ttl_dns_cache=300,
+        keepalive_timeout=keepalive_s,
     )
     return aiohttp.ClientSession(
         connector=connector,
@@ -157,9 +175,15 @@ async def fetch(session: aiohttp.ClientSession, spec: FetchSpec) -> FetchedPage:
                 headers=spec.request_headers,
                 ssl=spec.ssl_context if spec.ssl_context is not None else True,
                 server_hostname=spec.server_name,
-                allow_redirects=True,
+                allow_redirects=spec.follow_redirects,
                 max_redirects=3,
             ) as response:
+                if not spec.follow_redirects and 300 <= response.status < 400:
+                    raise FetchError(
+                        "redirect",
+                        f"server redirects (HTTP status {response.status}); redirects are not followed:"
+                        " use the final address",
+                    )
                 if response.status != 200:
                     raise FetchError("http_status", f"server returned HTTP status {response.status}")
                 encoding = response.headers.get("Content-Encoding", "").lower()
@@ -171,8 +195,13 @@ async def fetch(session: aiohttp.ClientSession, spec: FetchSpec) -> FetchedPage:
                 return FetchedPage(body.finish(), response.headers.get("Content-Type", ""))
     except TimeoutError:
         raise FetchError("timeout", f"scrape timed out after {spec.timeout_s:g}s") from None
-    except aiohttp.ClientSSLError as exc:
-        raise FetchError("tls", f"TLS error: {exc}") from None
+    except aiohttp.ClientConnectorError as exc:
+        refused = refused_by_policy(exc)
+        if refused is not None:
+            raise FetchError("refused", f"connection to {exc.host}:{exc.port} {refused.strerror}") from None
+        if isinstance(exc, aiohttp.ClientSSLError):
+            raise FetchError("tls", f"TLS error: {exc}") from None
+        raise FetchError("connection", f"connection failed: {exc}") from None
     except aiohttp.ClientConnectionError as exc:
         raise FetchError("connection", f"connection failed: {exc}") from None
     except aiohttp.ClientError as exc:

@@ -20,7 +20,12 @@ import re
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from collector.scrape.numbers import parse_openmetrics_timestamp, parse_text_timestamp, parse_value
+from collector.scrape.numbers import (
+    TimestampRangeError,
+    parse_openmetrics_timestamp,
+    parse_text_timestamp,
+    parse_value,
+)
 
 Labels = tuple[tuple[str, str], ...]
 """Label pairs sorted by name, without the metric name."""
@@ -31,7 +36,10 @@ OPENMETRICS_TYPES: Final = frozenset(
     {"counter", "gauge", "histogram", "gaugehistogram", "summary", "stateset", "info", "unknown"}
 )
 EXEMPLAR_MAX_RUNES: Final = 128
-"""OpenMetrics limit on the summed length of an exemplar's label names and values."""
+"""OpenMetrics limit on the summed length of an exemplar's label names and values: a scrape keeps the sample
+and drops a longer exemplar, as Prometheus's exemplar storage does."""
+EXEMPLAR_SAMPLE_SUFFIXES: Final = ("_total", "_bucket")
+"""The sample names Prometheus accepts an exemplar on (a counter's total, a histogram's bucket)."""
 
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
@@ -63,6 +71,11 @@ class LineError(ValueError):
         super().__init__(message)
         self.message = message
         self.column = column
+
+
+class TimestampOutOfRangeError(LineError):
+    """An OpenMetrics sample whose timestamp storage cannot hold: the scrape drops the sample and keeps the
+    page, as Prometheus's storage refuses such a sample without failing the scrape."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +114,8 @@ class MetaLine:
 COMMENT: Final = MetaLine("COMMENT", "", "")
 
 
-def unescape(raw: str, known: str, strict: bool, column: int) -> str:
-    """Replace the escapes in ``known``; others are kept, or an error when ``strict``."""
+def unescape(raw: str, known: str) -> str:
+    """Replace the escapes in ``known``; others are kept as written, as a Prometheus scrape keeps them."""
     if "\\" not in raw:
         return raw
 
@@ -110,8 +123,6 @@ def unescape(raw: str, known: str, strict: bool, column: int) -> str:
         char = match.group(1)
         if char and char in known:
             return _UNESCAPED[char]
-        if strict:
-            raise LineError(f"invalid escape sequence {match.group(0)!r}", column + match.start())
         return match.group(0)
 
     return _ESCAPE.sub(replace, raw)
@@ -128,7 +139,7 @@ def _quoted(line: str, pos: int, openmetrics: bool) -> tuple[str, int]:
     match = _QUOTED.match(line, pos)
     if match is None:
         raise LineError("unterminated quoted string", pos)
-    return unescape(match.group(1), _LABEL_ESCAPES, openmetrics, pos + 1), match.end()
+    return unescape(match.group(1), _LABEL_ESCAPES), match.end()
 
 
 def _scan_labels(line: str, pos: int, openmetrics: bool) -> tuple[str | None, list[tuple[str, str]], int]:
@@ -232,7 +243,7 @@ def _plain_series(line: str, openmetrics: bool) -> tuple[str, list[tuple[str, st
     if len(names) != len(pairs) or _RESERVED_NAME_LABEL in names:
         return None
     if "\\" in inner:
-        pairs = [(name, unescape(value, _LABEL_ESCAPES, False, 0)) for name, value in pairs]
+        pairs = [(name, unescape(value, _LABEL_ESCAPES)) for name, value in pairs]
     return match.group(1), pairs, match.end()
 
 
@@ -310,6 +321,8 @@ def _space_token(line: str, pos: int, what: str) -> tuple[str, int]:
 def _openmetrics_timestamp(token: str, column: int) -> int:
     try:
         return parse_openmetrics_timestamp(token)
+    except TimestampRangeError as exc:
+        raise TimestampOutOfRangeError(str(exc), column) from None
     except ValueError as exc:
         raise LineError(str(exc), column) from None
 
@@ -337,8 +350,6 @@ def scan_exemplar(line: str, pos: int) -> ExemplarLine:
     quoted_name, pairs, pos = _scan_labels(line, pos + 1, openmetrics=True)
     if quoted_name is not None:
         raise LineError("an exemplar's labels cannot name a metric", pos)
-    if sum(len(name) + len(value) for name, value in pairs) > EXEMPLAR_MAX_RUNES:
-        raise LineError(f"exemplar labels are longer than {EXEMPLAR_MAX_RUNES} characters", pos)
     token, end = _space_token(line, pos, "exemplar value")
     value = _number(token, pos + 1)
     timestamp_ms: int | None = None
@@ -395,7 +406,7 @@ def scan_metadata(line: str, openmetrics: bool) -> MetaLine:
     rest = line[end + 1 :]
     if kind == "HELP":
         known = _LABEL_ESCAPES if openmetrics else _TEXT_HELP_ESCAPES
-        return MetaLine(kind, name, unescape(rest, known, openmetrics, end + 1))
+        return MetaLine(kind, name, unescape(rest, known))
     if kind == "TYPE":
         type_name = rest if openmetrics else rest.strip(" \t")
         if type_name not in (OPENMETRICS_TYPES if openmetrics else TEXT_TYPES):

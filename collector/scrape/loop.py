@@ -7,7 +7,17 @@ series set is unchanged, the previous tuple and its id are reused.
 
 Failure semantics follow Prometheus: a failed fetch, a parse error, or a limit exceeded fails the whole
 scrape and stores nothing of it but the synthetic series (``up`` 0); every series of the previous
-successful scrape is then reported stale.
+successful scrape is then reported stale. Without metric relabeling the sample limit is enforced while
+parsing, so a page far over it is not parsed to the end; a job's ``line_limit`` is checked before parsing.
+A page of more than :data:`THREAD_PARSE_LINES` lines or of :data:`OFFLOAD_BYTES` or more is parsed and
+relabeled in one shared worker thread: a first full parse of a page of megabytes takes seconds of CPU, which
+on the event loop would delay every other target's scrape and every API request. Only such pages go there: the
+GIL lets one thread run Python at a time, and handing every ordinary page to threads costs more in handoffs
+than it saves.
+
+An error never quotes a page that is not a metrics page (its content type is not a metrics one): it says
+"not a metrics page (content type X, N bytes)". Jobs with ``quote_page_errors`` off (servers registered
+through the API, whose address may be any internal service) never quote their page at all.
 """
 
 from __future__ import annotations
@@ -16,21 +26,31 @@ import asyncio
 import hashlib
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final
 
 import aiohttp
 import structlog
 
+from collector.config.honor_labels import merge_target_labels
+from collector.config.relabel_actions import relabel
+from collector.config.scrape_job import ScrapeJob
 from collector.discovery import Target
-from collector.scrape.fetch import FetchError, FetchSpec, fetch
+from collector.queue import ResultQueue
+from collector.result import Labels, ScrapeResult, SeriesKey, TargetInfo, server_id_for
+from collector.scrape.fetch import FetchedPage, FetchError, FetchSpec, fetch
 from collector.scrape.metrics import ScrapeMetrics
-from collector.scrape.parser import ParseError, Sample, SeriesCache, parse
-from collector.scrape.queue import ResultQueue
-from collector.scrape.relabel import merge_target_labels, relabel
-from collector.scrape.result import Labels, ScrapeResult, SeriesKey, TargetInfo, server_id_for
+from collector.scrape.parser import (
+    ParseError,
+    SampleLimitError,
+    describe_invalid_page,
+    is_metrics_content_type,
+    parse,
+)
+from collector.scrape.samples import Sample
+from collector.scrape.seriescache import SeriesCache
 from collector.scrape.shape import PageShape, picker
-from collector.targets import ScrapeJob
 
 log = structlog.get_logger(__name__)
 
@@ -43,6 +63,12 @@ SYNTHETIC_NAMES: Final = (
 )
 
 _DROPPED: Final = ("", ())  # cache marker: relabeling dropped this series
+
+THREAD_PARSE_LINES: Final = 5_000
+"""Pages longer than this are parsed off the event loop (a node_exporter page has 1,000 to 3,000 lines)."""
+OFFLOAD_BYTES: Final = 1 << 20
+"""Pages this large or larger are also parsed in :data:`_LARGE_PAGES`, off the event loop."""
+_LARGE_PAGES = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scrape-large-page")
 
 
 class LimitExceededError(Exception):
@@ -136,10 +162,12 @@ class ScrapeLoop:
         """Scrape no more: a run the scheduler started before the target went away does nothing."""
         self._stopped = True
 
-    async def scrape(self) -> ScrapeResult | None:
+    async def scrape(self, planned_s: float | None = None) -> ScrapeResult | None:
         """Scrape once and queue the result; None (and counted) when the previous scrape still runs.
 
-        None, and nothing fetched, once the loop is stopped.
+        None, and nothing fetched, once the loop is stopped. ``planned_s`` stamps the scrape with its
+        planned time instead of its start: two collectors scraping one target then write the same
+        timestamp, which history stores once.
         """
         if self._stopped:
             return None
@@ -148,39 +176,56 @@ class ScrapeLoop:
             return None
         self._running = True
         try:
-            result = await self._scrape()
+            result = await self._scrape(planned_s)
         finally:
             self._running = False
         self._queue.put(result)
         return result
 
-    async def _scrape(self) -> ScrapeResult:
-        started = self._clock()
-        started_ms = int(started * 1000)
+    async def _scrape(self, planned_s: float | None) -> ScrapeResult:
+        # A planned time is rounded: two collectors' float sums for one slot may differ in the last bit.
+        started_ms = int(self._clock() * 1000) if planned_s is None else round(planned_s * 1000)
         perf_start = time.perf_counter()
         timestamps: list[int] | None = None
         stale: tuple[SeriesKey, ...] = ()
         added = 0
+        page = None
+        # Samples are counted after metric relabeling; without it, the parser can count them.
+        parse_limit = 0 if self.job.metric_relabel_configs else self.job.sample_limit
         try:
             page = await fetch(self._session, self._spec)
-            values = self._shape.values(page.body, page.content_type) if self._shape is not None else None
-            if values is not None:
+            fast = self._shape.values(page.body, page.content_type) if self._shape is not None else None
+            if fast is not None:
                 # Same page shape as last time: same series in the same order, only new values.
-                scraped = len(values)
-                if self._kept is not None:
-                    values = list(self._kept(values))
+                scraped = len(fast)
+                values = list(self._kept(fast)) if self._kept is not None else fast
             else:
                 self._shape = None
-                parsed = parse(page.body, page.content_type, self._parse_cache)
-                values, timestamps, scraped = self._process(parsed.samples)
-                added, stale = self._diff(self._current)
-                if timestamps is None and not parsed.exemplars:
-                    shape = PageShape(page.body.decode(), page.content_type, parsed.format == "openmetrics")
-                    self._shape = shape if shape.count == scraped else None
+                lines = page.body.count(b"\n")
+                if self.job.line_limit and lines > self.job.line_limit:
+                    raise LimitExceededError(
+                        "line_limit", f"{lines} lines exceed the page line limit {self.job.line_limit}"
+                    )
+                if lines > THREAD_PARSE_LINES or len(page.body) >= OFFLOAD_BYTES:
+                    (
+                        values,
+                        timestamps,
+                        scraped,
+                        added,
+                        stale,
+                    ) = await asyncio.get_running_loop().run_in_executor(
+                        _LARGE_PAGES, self._read_page, page, parse_limit
+                    )
+                else:
+                    values, timestamps, scraped, added, stale = self._read_page(page, parse_limit)
         except (FetchError, LimitExceededError) as exc:
             return self._failed(started_ms, perf_start, exc.reason, str(exc))
+        except SampleLimitError as exc:
+            return self._failed(started_ms, perf_start, "sample_limit", str(exc))
         except ParseError as exc:
-            return self._failed(started_ms, perf_start, "parse", f"invalid metrics page: {exc}")
+            assert page is not None
+            error = self._parse_error(exc, page.content_type, page.body)
+            return self._failed(started_ms, perf_start, "parse", error)
         duration = time.perf_counter() - perf_start
         result = ScrapeResult(
             target=self.info,
@@ -200,6 +245,25 @@ class ScrapeLoop:
         )
         self._record(result)
         return result
+
+    def _read_page(
+        self, page: FetchedPage, parse_limit: int
+    ) -> tuple[list[float], list[int] | None, int, int, tuple[SeriesKey, ...]]:
+        """Parse and process a page the fast path could not read: values, timestamps, samples scraped,
+        series added, series gone stale. Only this target's state is touched (and only one scrape of a
+        target runs at a time), so a worker thread may run it."""
+        parsed = parse(page.body, page.content_type, self._parse_cache, parse_limit)
+        values, timestamps, scraped = self._process(parsed.samples)
+        added, stale = self._diff(self._current)
+        if timestamps is None and not parsed.exemplars:
+            shape = PageShape(page.body.decode(), page.content_type, parsed.format == "openmetrics")
+            self._shape = shape if shape.count == scraped else None
+        return values, timestamps, scraped, added, stale
+
+    def _parse_error(self, exc: ParseError, content_type: str, body: bytes) -> str:
+        if self.job.quote_page_errors and is_metrics_content_type(content_type):
+            return f"invalid metrics page: {exc}"
+        return describe_invalid_page(content_type, len(body), exc)
 
     def _process(self, samples: list[Sample]) -> tuple[list[float], list[int] | None, int]:
         """Values and (honored) timestamps of the samples that relabeling keeps; their series in ``_current``.

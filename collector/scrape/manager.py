@@ -11,6 +11,14 @@ every target in it: a fleet of 1,000 targets every 15 s wakes the scheduler 10 t
 scrapes as tasks and returns, so a slow target never holds back the others in its slot. A scrape that would
 start while the previous one of the same target still runs is skipped, and a slot the scheduler is late for
 by more than the grace time is skipped rather than piled up; both are counted per target.
+
+The collector runs one manager per source of targets, each with its own HTTP session: the target file's, and
+the pools of servers registered through the API (:mod:`collector.registered`). ``pool`` keeps their
+scheduler jobs apart, so that a job name used by both never mixes their targets or settings.
+
+Collectors sharing a fleet (:mod:`collector.cluster`) each run only the targets they own: ``owns`` filters
+the wanted targets, and :meth:`ScrapeManager.reshard` applies a membership change as the same diff. As the
+phase comes from the identity and absolute time, a target that moves keeps its rhythm on its new owner.
 """
 
 from __future__ import annotations
@@ -32,13 +40,14 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEve
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from collector.config.scrape_job import ScrapeJob
+from collector.config.targets import TargetsConfig
 from collector.discovery import Target, TargetGroup, build_targets, discover, merge_discovered
+from collector.queue import ResultQueue
+from collector.result import ScrapeResult
 from collector.scrape.loop import ScrapeLoop, TargetState, drain
 from collector.scrape.metrics import ScrapeMetrics
-from collector.scrape.queue import ResultQueue
-from collector.scrape.result import ScrapeResult
 from collector.scrape.spec import fetch_spec, ssl_context
-from collector.targets import ScrapeJob, TargetsConfig
 
 log = structlog.get_logger(__name__)
 
@@ -90,8 +99,19 @@ class ScrapeManager:
         metrics: ScrapeMetrics,
         base_dir: Path,
         clock: Callable[[], float] = time.time,
+        pool: str = "",
+        owns: Callable[[str], bool] | None = None,
+        planned_timestamps: bool = False,
     ) -> None:
+        """``owns`` says whether this collector scrapes a target (by identity); None: every target.
+        ``planned_timestamps`` stamps scrapes with their planned time (collectors replicating a target)."""
+        self._planned_timestamps = planned_timestamps
         self._scheduler = scheduler
+        self._owns = owns
+        self._wanted: dict[str, Target] = {}
+        self._pool = pool
+        self._job_prefix = f"{_JOB_PREFIX}{pool}:" if pool else _JOB_PREFIX
+        self._sd_prefix = f"{_SD_PREFIX}{pool}:" if pool else _SD_PREFIX
         self._session = session
         self._queue = queue
         self._metrics = metrics
@@ -136,8 +156,9 @@ class ScrapeManager:
         jobs = {job.job_name: job for job in config.jobs}
         for name in set(self._jobs) - set(jobs):
             self._groups.pop(name, None)
-            if self._scheduler.get_job(_SD_PREFIX + name):
-                self._scheduler.remove_job(_SD_PREFIX + name)
+            self._metrics.set_targets(self._pool, name, 0)
+            if self._scheduler.get_job(self._sd_prefix + name):
+                self._scheduler.remove_job(self._sd_prefix + name)
         self._jobs = jobs
         self._contexts = {
             name: ssl_context(job.tls_config) if job.tls_config else None for name, job in jobs.items()
@@ -159,11 +180,11 @@ class ScrapeManager:
         for target in dropped:
             if target.is_error:
                 log.warning("target dropped", job=job.job_name, reason=target.reason)
-        self._metrics.targets.labels(job.job_name).set(len(targets))
+        self._metrics.set_targets(self._pool, job.job_name, len(targets))
         return {target.identity: target for target in targets}
 
     def _schedule_file_sd(self, job: ScrapeJob) -> None:
-        job_id = _SD_PREFIX + job.job_name
+        job_id = self._sd_prefix + job.job_name
         if not job.file_sd_configs:
             if self._scheduler.get_job(job_id):
                 self._scheduler.remove_job(job_id)
@@ -185,10 +206,26 @@ class ScrapeManager:
         if job is None:
             return
         fresh = await self._discover(job)
-        others = {i: loop.target for i, loop in self._loops.items() if loop.job.job_name != job_name}
+        others = {i: target for i, target in self._wanted.items() if target.job_name != job_name}
         self._sync({**others, **fresh})
 
+    def reshard(self, owns: Callable[[str], bool] | None) -> tuple[int, int]:
+        """Scrape the targets ``owns`` gives this collector from now on; (loops started, loops stopped)."""
+        self._owns = owns
+        before = set(self._loops)
+        self._sync(self._wanted)
+        after = set(self._loops)
+        return len(after - before), len(before - after)
+
+    def wanted(self) -> int:
+        """How many targets the configuration has, owned by this collector or not."""
+        return len(self._wanted)
+
     def _sync(self, wanted: dict[str, Target]) -> None:
+        self._wanted = wanted
+        if self._owns is not None:
+            owns = self._owns
+            wanted = {identity: target for identity, target in wanted.items() if owns(identity)}
         for identity in set(self._loops) - set(wanted):
             self._stop_loop(identity)
         for identity, target in wanted.items():
@@ -214,11 +251,18 @@ class ScrapeManager:
         self._loops[target.identity] = loop
         interval = target.scrape_interval_s
         number = phase_slot(target.identity, interval)
-        job_id = _slot_job_id(target)
+        job_id = self._slot_job_id(target)
         slot = self._slots.get(job_id)
         if slot is None:
             start = first_run_at(number, interval, self._clock())
-            slot = _Slot(job_id, start, interval, self._metrics, self._clock)
+            slot = _Slot(
+                job_id,
+                start,
+                interval,
+                self._metrics,
+                self._clock,
+                planned_timestamps=self._planned_timestamps,
+            )
             self._slots[job_id] = slot
             self._scheduler.add_job(
                 slot.run,
@@ -237,7 +281,7 @@ class ScrapeManager:
         if loop is None:
             return
         loop.stop()
-        slot = self._slots.get(_slot_job_id(loop.target))
+        slot = self._slots.get(self._slot_job_id(loop.target))
         if slot is None:
             return
         slot.loops.pop(identity, None)
@@ -252,19 +296,18 @@ class ScrapeManager:
         for identity in list(self._loops):
             self._stop_loop(identity)
         for name in list(self._jobs):
-            if self._scheduler.get_job(_SD_PREFIX + name):
-                self._scheduler.remove_job(_SD_PREFIX + name)
+            if self._scheduler.get_job(self._sd_prefix + name):
+                self._scheduler.remove_job(self._sd_prefix + name)
         await drain(loops, drain_timeout_s)
 
     def identities(self) -> Iterable[str]:
         """Identities of the running targets."""
         return self._loops.keys()
 
-
-def _slot_job_id(target: Target) -> str:
-    """The scheduler job of the target's phase slot."""
-    interval = target.scrape_interval_s
-    return f"{_JOB_PREFIX}{interval:g}s:{phase_slot(target.identity, interval)}"
+    def _slot_job_id(self, target: Target) -> str:
+        """The scheduler job of the target's phase slot."""
+        interval = target.scrape_interval_s
+        return f"{self._job_prefix}{interval:g}s:{phase_slot(target.identity, interval)}"
 
 
 def _how_scraped(job: ScrapeJob) -> ScrapeJob:
@@ -282,8 +325,11 @@ class _Slot:
         interval_s: float,
         metrics: ScrapeMetrics,
         clock: Callable[[], float],
+        *,
+        planned_timestamps: bool = False,
     ) -> None:
         self.job_id = job_id
+        self._planned_timestamps = planned_timestamps
         self.loops: dict[str, ScrapeLoop] = {}
         self._first_s = first_s
         self._interval_s = interval_s
@@ -297,9 +343,10 @@ class _Slot:
             self._first_s + max(0, math.floor((now - self._first_s) / self._interval_s)) * self._interval_s
         )
         lag = max(0.0, now - planned)
+        stamp = planned if self._planned_timestamps else None
         for loop in self.loops.values():
             self._metrics.start_lag.observe(lag)
-            task = asyncio.create_task(loop.scrape(), name=f"scrape {loop.target.url}")
+            task = asyncio.create_task(loop.scrape(stamp), name=f"scrape {loop.target.url}")
             self._tasks.add(task)
             task.add_done_callback(self._finished)
 

@@ -57,3 +57,13 @@ class ScrapeMetrics:
             registry=r,
         )
         self.targets = Gauge("openmanager_targets", "Targets being scraped, by job.", ["job"], registry=r)
+        self._target_counts: dict[tuple[str, str], int] = {}
+
+    def set_targets(self, pool: str, job: str, count: int) -> None:
+        """Set how many targets ``pool`` scrapes for ``job``; the gauge shows the sum over the pools.
+
+        The target file and the servers registered through the API are scraped in separate pools that may
+        use the same job name.
+        """
+        self._target_counts[(pool, job)] = count
+        self.targets.labels(job).set(sum(n for (_, name), n in self._target_counts.items() if name == job))

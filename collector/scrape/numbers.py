@@ -63,6 +63,10 @@ def parse_value(token: str) -> float:
     raise ValueError(f"invalid number {_shown(token)}")
 
 
+class TimestampRangeError(ValueError):
+    """A well-formed timestamp outside the int64 milliseconds that storage can hold."""
+
+
 def parse_text_timestamp(token: str) -> int:
     """Milliseconds from a text-format timestamp: decimal digits that fit in an int64."""
     if _TEXT_TIMESTAMP.fullmatch(token) is None:
@@ -83,18 +87,18 @@ def parse_openmetrics_timestamp(token: str) -> int:
     if "e" in token or "E" in token:
         seconds = Decimal(token)
         if seconds.adjusted() > _MAX_SECONDS_EXPONENT:
-            raise ValueError(f"timestamp {_shown(token)} is out of range")
+            raise TimestampRangeError(f"timestamp {_shown(token)} is out of range")
         milliseconds = int(seconds.scaleb(3, _TIMESTAMP_CONTEXT))
     else:
         negative = whole.startswith("-")
         digits = whole.lstrip("+-").lstrip("0") or "0"
         if len(digits) > _INT64_DIGITS:
-            raise ValueError(f"timestamp {_shown(token)} is out of range")
+            raise TimestampRangeError(f"timestamp {_shown(token)} is out of range")
         milliseconds = int(digits) * 1000 + int((fraction + "000")[:3])
         if negative:
             milliseconds = -milliseconds
     if not _INT64_MIN <= milliseconds <= _INT64_MAX:
-        raise ValueError(f"timestamp {_shown(token)} is out of range")
+        raise TimestampRangeError(f"timestamp {_shown(token)} is out of range")
     return milliseconds
 
 

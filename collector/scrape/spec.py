@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import ssl
 
+from collector.config.scrape_job import ScrapeJob, TLSConfig
 from collector.discovery import Target
 from collector.scrape.fetch import FetchSpec
-from collector.targets import ScrapeJob, TLSConfig
 
 _TLS_VERSIONS = {
     "TLS10": ssl.TLSVersion.TLSv1,
@@ -49,4 +49,5 @@ def fetch_spec(target: Target, job: ScrapeJob, context: ssl.SSLContext | None = 
         bearer_token=bearer,
         ssl_context=context,
         server_name=job.tls_config.server_name if job.tls_config else None,
+        follow_redirects=job.follow_redirects,
     )

@@ -33,7 +33,8 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families as client_text_families
 
-from collector.scrape.parser import SeriesCache, parse_format
+from collector.scrape.parser import parse_format
+from collector.scrape.seriescache import SeriesCache
 
 # prometheus_client's OpenMetrics parser has no annotations; this is its documented shape.
 client_openmetrics_families = cast(Callable[[str], Iterable[Metric]], untyped_client_openmetrics_families)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from collector.scrape.checkmetrics import CheckFormat, LintWarning, check_metrics, detect_format
-from collector.scrape.parser import Format
+from collector.scrape.samples import Format
+from tests.collector.scrape.openmetrics_cases import SuiteCase, suite_cases
 
 CLEAN_TEXT = b"""# HELP http_requests_total Requests served.
 # TYPE http_requests_total counter
@@ -134,3 +135,17 @@ def test_lint_findings_are_warnings_only(payload: bytes, expected: list[LintWarn
     report = check_metrics(payload)
     assert report.ok
     assert list(report.warnings) == expected
+
+
+@pytest.mark.parametrize("case", suite_cases(), ids=lambda case: case.name)
+def test_openmetrics_check_agrees_with_the_openmetrics_parser_suite(case: SuiteCase) -> None:
+    report = check_metrics(case.page, "openmetrics")
+    assert report.ok == case.should_parse, report.error
+
+
+def test_openmetrics_check_names_the_line_that_breaks_the_specification() -> None:
+    page = b'# TYPE h histogram\nh_bucket{le="+Inf"} 1\nh_sum -1\nh_count 1\n# EOF\n'
+    report = check_metrics(page, "openmetrics")
+    assert report.error is not None
+    assert report.error.line == 3
+    assert "negative" in report.error.message

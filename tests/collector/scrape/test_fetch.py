@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import ipaddress
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -12,8 +13,11 @@ import pytest
 import trustme
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from yarl import URL
 
+from collector.netpolicy import BASE_POLICY, NetworkPolicy
 from collector.scrape.fetch import ACCEPT, FetchError, FetchSpec, fetch, new_session
+from tests.loopback import FakeResolver, loopback_only
 
 PAGE = b"# TYPE up gauge\nup 1\n"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -179,3 +183,63 @@ async def test_tls_target_is_verified_against_the_configured_ca(session: aiohttp
         assert page.body == PAGE
     finally:
         await runner.cleanup()
+
+
+async def test_redirects_are_followed_unless_the_spec_says_not_to(
+    session: aiohttp.ClientSession, serve: Callable[[Handler], Awaitable[str]]
+) -> None:
+    async def page(_: web.Request) -> web.Response:
+        return web.Response(body=PAGE)
+
+    final = await serve(page)
+
+    async def moved(_: web.Request) -> web.Response:
+        raise web.HTTPFound(final)
+
+    url = await serve(moved)
+    assert (await fetch(session, FetchSpec(url=url, timeout_s=5))).body == PAGE
+    with pytest.raises(FetchError) as caught:
+        await fetch(session, FetchSpec(url=url, timeout_s=5, follow_redirects=False))
+    assert caught.value.reason == "redirect" and "302" in str(caught.value)
+
+
+async def test_a_policy_session_refuses_a_name_that_rebinds_to_a_metadata_address(
+    serve: Callable[[Handler], Awaitable[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loopback_only(monkeypatch)
+
+    async def handler(_: web.Request) -> web.Response:
+        response = web.Response(body=PAGE)
+        response.force_close()  # every scrape makes a new connection, as after an idle timeout
+        return response
+
+    port = URL(await serve(handler)).port
+    resolver = FakeResolver({"exporter.test": ["127.0.0.1"]})
+    spec = FetchSpec(url=f"http://exporter.test:{port}/metrics", timeout_s=5)
+    async with new_session(policy=BASE_POLICY, resolver=resolver) as guarded:
+        assert (await fetch(guarded, spec)).body == PAGE
+        resolver.answers["exporter.test"] = ["169.254.169.254"]
+        assert isinstance(guarded.connector, aiohttp.TCPConnector)
+        guarded.connector.clear_dns_cache()  # the DNS cache entry expired
+        with pytest.raises(FetchError) as caught:
+            await fetch(guarded, spec)
+    assert caught.value.reason == "refused"
+    assert str(caught.value) == (
+        f"connection to exporter.test:{port} refused by the address policy:"
+        " a link-local or cloud metadata address"
+    )
+
+
+async def test_a_session_without_a_policy_is_not_restricted(
+    session: aiohttp.ClientSession, serve: Callable[[Handler], Awaitable[str]]
+) -> None:
+    async def handler(_: web.Request) -> web.Response:
+        return web.Response(body=PAGE)
+
+    url = await serve(handler)
+    denied = NetworkPolicy(deny=(ipaddress.ip_network("127.0.0.0/8"),))
+    async with new_session(policy=denied) as guarded:
+        with pytest.raises(FetchError) as caught:
+            await fetch(guarded, FetchSpec(url=url, timeout_s=5))
+    assert caught.value.reason == "refused"
+    assert (await fetch(session, FetchSpec(url=url, timeout_s=5))).body == PAGE

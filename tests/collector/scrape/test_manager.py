@@ -14,12 +14,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from collector.config.targets import parse_targets
+from collector.queue import ResultQueue
 from collector.scrape import manager as manager_module
 from collector.scrape.fetch import new_session
 from collector.scrape.manager import SLOT_S, ScrapeManager, first_run_at, phase_offset_s, phase_slot
 from collector.scrape.metrics import ScrapeMetrics
-from collector.scrape.queue import ResultQueue
-from collector.targets import parse_targets
 
 
 @pytest.mark.parametrize("interval_s", [1.0, 15.0, 60.0])
@@ -201,3 +201,32 @@ async def test_targets_of_one_phase_slot_share_a_job_and_a_slow_one_holds_back_n
     assert state.max_in_flight == 3, "the slot's scrapes run side by side, not one after another"
     await manager.stop(drain_timeout_s=3)
     assert [j.id for j in scheduler.get_jobs() if j.id.startswith("scrape:")] == []
+
+
+async def test_two_pools_with_the_same_job_name_keep_their_targets_and_jobs_apart(
+    fleet: tuple[Fleet, list[str]],
+    parts: tuple[AsyncIOScheduler, aiohttp.ClientSession, ResultQueue, ScrapeMetrics],
+    tmp_path: Path,
+) -> None:
+    scheduler, session, queue, metrics = parts
+    state, addresses = fleet
+    managers = [
+        ScrapeManager(scheduler, session=session, queue=queue, metrics=metrics, base_dir=tmp_path),
+        ScrapeManager(
+            scheduler, session=session, queue=queue, metrics=metrics, base_dir=tmp_path, pool="api"
+        ),
+    ]
+    await managers[0].apply(parse_targets(_config(addresses[:2], tmp_path), "t.yaml", tmp_path))
+    await managers[1].apply(parse_targets(_config(addresses[2:], tmp_path), "t.yaml", tmp_path))
+    ids = {j.id for j in scheduler.get_jobs()}
+    assert any(i.startswith("scrape:api:") for i in ids) and any(not i.startswith("scrape:api:") for i in ids)
+    assert metrics.registry.get_sample_value("openmanager_targets", {"job": "node"}) == 3
+    await asyncio.sleep(1.5)
+    assert state.hits >= 3
+    assert len(managers[0].targets()) == 2 and len(managers[1].targets()) == 1
+    assert all(t.state.health == "up" for m in managers for t in m.targets())
+    await managers[1].apply(parse_targets("scrape_configs: []\n", "t.yaml", tmp_path))
+    assert len(managers[0].targets()) == 2, "emptying one pool leaves the other's targets"
+    assert metrics.registry.get_sample_value("openmanager_targets", {"job": "node"}) == 2
+    for manager in managers:
+        await manager.stop(1.0)

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import trustme
 
+from collector.config.scrape_job import ScrapeJob, TLSConfig
+from collector.config.targets import parse_targets
 from collector.discovery import Target, build_target
 from collector.scrape.spec import fetch_spec, ssl_context
-from collector.targets import ScrapeJob, TLSConfig, parse_targets
 
 
 def _job_and_target(tmp_path: Path, job_yaml: str) -> tuple[ScrapeJob, Target]:
