@@ -34,7 +34,7 @@ from uuid import UUID
 from collector.alerts.model import ALERTNAME, SERVER_ID, SEVERITY, Alert, fingerprint
 from collector.alerts.rules import Rule, RuleKind, compare, select_rules
 from collector.alerts.templates import TemplateContext, render
-from collector.storage.summary import ServerSummary
+from collector.summary import ServerSummary
 
 Phase = Literal["pending", "firing", "held"]
 ChangeKind = Literal["pending", "firing", "resolved", "dropped", "released"]

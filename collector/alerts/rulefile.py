@@ -23,7 +23,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from collector.alerts.rules import Rule
-from collector.configfile import (
+from collector.config.configfile import (
     ConfigError,
     ConfigProblem,
     YamlDocument,

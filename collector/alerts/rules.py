@@ -33,15 +33,15 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from collector.alerts.matchers import Matcher, matches_all
-from collector.alerts.model import ALERTNAME, SERVER_ID, SEVERITY, Severity
+from collector.alerts.model import ALERTNAME, SERVER_ID, SEVERITY, AlertMatcher, Severity
 from collector.alerts.templates import MAX_TEMPLATE_CHARS, check_template
-from collector.units import parse_duration
+from collector.config.units import parse_duration
+from collector.matchers import Matcher, matches_all
 
 RuleKind = Literal["threshold", "down", "disk_full_prediction"]
 RuleMetric = Literal["cpu", "memory", "disk", "network_rx", "network_tx", "load1"]
@@ -51,6 +51,8 @@ RuleSource = Literal["default", "file", "api"]
 RESERVED_LABELS: Final = frozenset({ALERTNAME, SEVERITY, SERVER_ID})
 """Labels the engine sets itself; a rule may not set them in ``labels``."""
 MAX_LOOKBACK_S: Final = 7 * 86400.0
+MAX_ANNOTATIONS: Final = 32
+"""Each annotation is a template checked (rendered once, within its time budget) when the rule is saved."""
 _LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _UNITS: Final[Mapping[str, str]] = {
     "cpu": "%",
@@ -101,7 +103,7 @@ class Rule(BaseModel):
     keep_firing_for_s: float = Field(default=0.0, ge=0)
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
-    matchers: tuple[Matcher, ...] = ()
+    matchers: tuple[AlertMatcher, ...] = ()
     enabled: bool = True
     source: RuleSource = "api"
     """Where the rule came from: the built-in defaults, the rules file, or the API."""
@@ -126,6 +128,8 @@ class Rule(BaseModel):
     @field_validator("annotations")
     @classmethod
     def _check_annotations(cls, annotations: dict[str, str]) -> dict[str, str]:
+        if len(annotations) > MAX_ANNOTATIONS:
+            raise ValueError(f"a rule has at most {MAX_ANNOTATIONS} annotations")
         for name, text in annotations.items():
             if not _LABEL_NAME.match(name):
                 raise ValueError(f"annotation name {name!r} is not valid")
@@ -230,8 +234,3 @@ def select_rules(rules: Iterable[Rule], server_labels: Mapping[str, str]) -> lis
         if current is None or (rule.specificity, current.id) > (current.specificity, rule.id):
             best[rule.name] = rule
     return list(best.values())
-
-
-def rules_by_id(rules: Sequence[Rule]) -> dict[str, Rule]:
-    """Index rules by id."""
-    return {rule.id: rule for rule in rules}

@@ -9,6 +9,9 @@ most every ``group_interval_s``, and a notification of an unchanged set of firin
 Secrets (the SMTP password, webhook URLs and header values, the Slack URL) are ``SecretStr``.
 :func:`redact_channel` shows a channel with every secret as ``***``; :func:`keep_secrets` turns an update that
 leaves a secret as ``***`` into one that keeps the stored value, so a form can round-trip a redacted channel.
+A kept secret is only ever sent where it went before: an update that changes a channel's destination (each
+kind's ``destination()``: the SMTP host, port and TLS mode, the webhook URL) must give every secret again,
+or whoever may edit channels could redirect a stored secret to a server of their choosing.
 """
 
 from __future__ import annotations
@@ -32,8 +35,7 @@ from pydantic import (
     model_validator,
 )
 
-from collector.alerts.matchers import Matcher
-from collector.alerts.model import ALERTNAME, SEVERITIES, Alert, Severity
+from collector.alerts.model import ALERTNAME, SEVERITIES, Alert, AlertMatcher, Severity
 
 REDACTED: Final = "***"
 """How a secret is shown, and the value an update gives to keep the stored secret."""
@@ -66,7 +68,7 @@ class ChannelBase(BaseModel):
     enabled: bool = True
     severities: tuple[Severity, ...] = SEVERITIES
     """Only alerts of these severities go to the channel."""
-    matchers: tuple[Matcher, ...] = ()
+    matchers: tuple[AlertMatcher, ...] = ()
     """Only alerts whose labels satisfy every matcher go to the channel."""
     group_by: tuple[str, ...] = (ALERTNAME,)
     """Label names whose values make a group; ``["..."]`` groups by every label."""
@@ -137,6 +139,15 @@ class EmailChannel(ChannelBase):
             raise ValueError(f"{value!r} is not an e-mail address")
         return value
 
+    def destination(self) -> dict[str, object]:
+        """The SMTP server the password is sent to, and how it is protected on the way."""
+        return {
+            "smtp_host": self.smtp_host.lower().rstrip("."),
+            "smtp_port": self.smtp_port,
+            "tls": self.tls,
+            "starttls": self.starttls,
+        }
+
     @model_validator(mode="after")
     def _one_tls_mode(self) -> EmailChannel:
         if self.tls and self.starttls:
@@ -162,6 +173,10 @@ class WebhookChannel(ChannelBase):
             _http_url(value.get_secret_value(), "url")
         return value
 
+    def destination(self) -> dict[str, object]:
+        """The URL the header values are sent to (itself a secret)."""
+        return {"url": self.url.get_secret_value()}
+
     @field_validator("headers")
     @classmethod
     def _header_names(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
@@ -176,6 +191,10 @@ class SlackChannel(ChannelBase):
 
     kind: Literal["slack"] = "slack"
     url: Secret
+
+    def destination(self) -> dict[str, object]:
+        """The URL, the channel's one secret: kept, it is the stored destination."""
+        return {"url": self.url.get_secret_value()}
 
     @field_validator("url")
     @classmethod
@@ -244,13 +263,17 @@ def without_secrets(text: str, channel: ChannelConfig) -> str:
 def keep_secrets(new: ChannelConfig, old: ChannelConfig) -> ChannelConfig:
     """``new`` with every secret given as ``***`` replaced by ``old``'s value at the same place.
 
-    Raises ValueError when a secret is ``***`` but ``old`` has none there (a new header, another kind).
+    Raises ValueError when a secret is ``***`` but ``old`` has none there (a new header, another kind), and
+    when a secret is kept while the channel's ``destination()`` changes: the message names
+    the changed fields and the secrets to give again, never a value.
     """
     data = reveal_channel(new)
     stored = dict(_secret_paths(old.model_dump(mode="python"))) if old.kind == new.kind else {}
+    kept: list[str] = []
     for path, secret in _secret_paths(new.model_dump(mode="python")):
         if secret.get_secret_value() != REDACTED:
             continue
+        kept.append(".".join(path))
         if path not in stored:
             raise ValueError(
                 f"{'.'.join(path)} is {REDACTED!r} but there is no stored secret to keep: give it"
@@ -261,7 +284,16 @@ def keep_secrets(new: ChannelConfig, old: ChannelConfig) -> ChannelConfig:
             assert isinstance(inner, dict)
             target = inner
         target[path[-1]] = stored[path].get_secret_value()
-    return parse_channel(data)
+    merged = parse_channel(data)
+    if kept:
+        before, after = old.destination(), merged.destination()
+        changed = [name for name in after if after[name] != before.get(name)]
+        if changed:
+            raise ValueError(
+                f"{', '.join(changed)} changed, so the stored {', '.join(kept)} would be sent to a new "
+                f"destination: give {', '.join(kept)} again instead of {REDACTED!r}"
+            )
+    return merged
 
 
 @dataclass(frozen=True)

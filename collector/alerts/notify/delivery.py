@@ -4,6 +4,10 @@ A failure is either transient (a timeout, a refused or dropped connection, an HT
 reply), retried after a capped exponential backoff up to :attr:`RetryPolicy.attempts` times, or permanent (any
 other HTTP 4xx, an SMTP 5xx reply such as a refused login), given up at once. Error texts never carry a
 channel's secrets: the URL is replaced by ``<url>``; only HTTP status lines and the start of a body are kept.
+
+HTTP deliveries go through :func:`new_http_session`, which applies the address policy's link-local and cloud
+metadata refusal (:mod:`collector.netpolicy`) to every connection, after DNS and for redirects too: a webhook
+URL cannot make the service read instance credentials. Such a refusal is permanent, not retried.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Final
 import aiohttp
 import aiosmtplib
 import structlog
+from aiohttp.abc import AbstractResolver
 
 from collector.alerts.notify.channels import (
     ChannelConfig,
@@ -26,6 +31,8 @@ from collector.alerts.notify.channels import (
 )
 from collector.alerts.notify.dispatcher import Notification
 from collector.alerts.notify.payloads import email_message, slack_message, webhook_document
+from collector.backoff import Backoff, retry
+from collector.netpolicy import BASE_POLICY, guarded_connector, refused_by_policy
 
 log = structlog.get_logger(__name__)
 
@@ -41,9 +48,10 @@ class RetryPolicy:
     first_backoff_s: float = 1.0
     max_backoff_s: float = 30.0
 
-    def backoff_s(self, failed_attempts: int) -> float:
-        """The wait after ``failed_attempts`` failures: doubling from the first, capped."""
-        return float(min(self.first_backoff_s * 2 ** (failed_attempts - 1), self.max_backoff_s))
+    @property
+    def backoff(self) -> Backoff:
+        """The waits between attempts: doubling from the first, capped."""
+        return Backoff(self.first_backoff_s, self.max_backoff_s)
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,17 @@ class DeliveryError(Exception):
         self.transient = transient
 
 
+def new_http_session(
+    *, timeout_s: float | None = None, resolver: AbstractResolver | None = None
+) -> aiohttp.ClientSession:
+    """The session for webhook and Slack deliveries: metadata and link-local addresses refused on connect.
+
+    ``resolver`` replaces the system's DNS (tests map names with it).
+    """
+    timeout = aiohttp.ClientTimeout(total=timeout_s) if timeout_s is not None else aiohttp.ClientTimeout()
+    return aiohttp.ClientSession(connector=guarded_connector(BASE_POLICY, resolver=resolver), timeout=timeout)
+
+
 class Sender:
     """Delivers notifications; holds the HTTP session and the TLS context for SMTP (both the caller's)."""
 
@@ -78,24 +97,32 @@ class Sender:
     ) -> DeliveryResult:
         """Send, retrying transient failures as ``policy`` allows."""
         bound = log.bind(channel=channel.name, kind=channel.kind, group=notification.group_key)
-        for attempt in range(1, policy.attempts + 1):
-            try:
-                await self.send_once(channel, notification)
-            except DeliveryError as exc:
-                # A receiver may echo a secret (a token in the URL, a header) back in its answer.
-                error = without_secrets(str(exc), channel)
-                if not exc.transient or attempt == policy.attempts:
-                    bound.warning("notification failed", attempt=attempt, error=error)
-                    return DeliveryResult(False, attempt, error)
-                delay_s = policy.backoff_s(attempt)
-                bound.info(
-                    "notification attempt failed, retrying", attempt=attempt, error=error, delay_s=delay_s
-                )
-                await asyncio.sleep(delay_s)
-            else:
-                bound.info("notification sent", attempt=attempt, status=notification.status)
-                return DeliveryResult(True, attempt)
-        raise AssertionError("unreachable: the last attempt returns")
+        attempts = 0
+
+        async def attempt() -> None:
+            nonlocal attempts
+            attempts += 1
+            await self.send_once(channel, notification)
+
+        def retrying(attempt: int, exc: Exception, delay_s: float) -> None:
+            error = without_secrets(str(exc), channel)
+            bound.info("notification attempt failed, retrying", attempt=attempt, error=error, delay_s=delay_s)
+
+        try:
+            await retry(
+                attempt,
+                policy.backoff,
+                transient=lambda exc: isinstance(exc, DeliveryError) and exc.transient,
+                attempts=policy.attempts,
+                on_retry=retrying,
+            )
+        except DeliveryError as exc:
+            # A receiver may echo a secret (a token in the URL, a header) back in its answer.
+            error = without_secrets(str(exc), channel)
+            bound.warning("notification failed", attempt=attempts, error=error)
+            return DeliveryResult(False, attempts, error)
+        bound.info("notification sent", attempt=attempts, status=notification.status)
+        return DeliveryResult(True, attempts)
 
     async def send_once(self, channel: ChannelConfig, notification: Notification) -> None:
         """One attempt; raises :class:`DeliveryError`."""
@@ -150,6 +177,9 @@ class Sender:
         except TimeoutError:
             raise DeliveryError(f"no answer within {timeout_s:g} s", transient=True) from None
         except aiohttp.ClientError as exc:
+            refused = refused_by_policy(exc)
+            if refused is not None:
+                raise DeliveryError(f"connection {refused.strerror}", transient=False) from None
             text = str(exc).replace(url, "<url>") or type(exc).__name__
             raise DeliveryError(f"connection failed: {text}", transient=True) from None
         transient = status >= 500 or status == 429

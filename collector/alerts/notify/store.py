@@ -1,6 +1,8 @@
 """The notifier's tables: ``notification_channels`` (CRUD), ``notification_log`` and ``notifications``.
 
-Channels are stored whole as validated JSON, secrets included; whatever leaves the service must go through
+A channel is stored whole as validated JSON sealed under the secrets key (``config_sealed``, see
+:mod:`collector.secrets.columns`); ``config`` keeps it with every secret as ``***``, so the table holds no
+secret in clear. Whatever leaves the service must go through
 :func:`~collector.alerts.notify.channels.redact_channel`. :func:`update_channel` keeps every secret that the
 update gives as ``***``. The notification log holds, per channel and group, what was last sent (see
 :mod:`collector.alerts.notify.dispatcher`); the ``notifications`` table is the history the API lists.
@@ -9,6 +11,7 @@ update gives as ``***``. The notification log holds, per channel and group, what
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -23,11 +26,13 @@ from collector.alerts.notify.channels import (
     has_redacted_secret,
     keep_secrets,
     parse_channel,
+    redact_channel,
     reveal_channel,
 )
 from collector.alerts.notify.dispatcher import LogEntry
+from collector.secrets.columns import CHANNEL_CONFIG
 
-_CHANNEL_COLUMNS = "id, config, created_at, updated_at"
+_CHANNEL_COLUMNS = "id, config_sealed, created_at, updated_at"
 
 
 class ChannelExistsError(Exception):
@@ -39,13 +44,18 @@ class ChannelExistsError(Exception):
 
 
 def _channel(row: asyncpg.Record) -> StoredChannel:
-    config = row["config"]
     return StoredChannel(
         id=row["id"],
-        config=parse_channel(json.loads(config) if isinstance(config, str) else config),
+        config=parse_channel(json.loads(CHANNEL_CONFIG.open(row["id"], row["config_sealed"]))),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
+
+
+def sealed_config(channel_id: UUID, config: ChannelConfig) -> tuple[str, bytes]:
+    """The ``config`` (redacted JSON) and ``config_sealed`` (the whole channel, sealed) of a row."""
+    sealed = CHANNEL_CONFIG.seal(channel_id, json.dumps(reveal_channel(config)))
+    return json.dumps(redact_channel(config)), sealed
 
 
 async def list_channels(pool: asyncpg.Pool) -> list[StoredChannel]:
@@ -69,13 +79,15 @@ async def create_channel(pool: asyncpg.Pool, config: ChannelConfig) -> StoredCha
         raise ValueError(
             f"a new channel cannot keep a stored secret: give every secret instead of {REDACTED!r}"
         )
+    channel_id = uuid.uuid4()
     try:
         row = await pool.fetchrow(
-            f"""INSERT INTO notification_channels (name, kind, config) VALUES ($1, $2, $3::jsonb)
-                RETURNING {_CHANNEL_COLUMNS}""",  # noqa: S608
+            f"""INSERT INTO notification_channels (id, name, kind, config, config_sealed)
+                VALUES ($1, $2, $3, $4::jsonb, $5) RETURNING {_CHANNEL_COLUMNS}""",  # noqa: S608
+            channel_id,
             config.name,
             config.kind,
-            json.dumps(reveal_channel(config)),
+            *sealed_config(channel_id, config),
         )
     except asyncpg.UniqueViolationError:
         raise ChannelExistsError(config.name) from None
@@ -100,11 +112,12 @@ async def update_channel(pool: asyncpg.Pool, channel_id: UUID, config: ChannelCo
         try:
             updated = await conn.fetchrow(
                 f"""UPDATE notification_channels SET name = $2, kind = $3, config = $4::jsonb,
-                    updated_at = now() WHERE id = $1 RETURNING {_CHANNEL_COLUMNS}""",  # noqa: S608
+                    config_sealed = $5, updated_at = now() WHERE id = $1
+                    RETURNING {_CHANNEL_COLUMNS}""",  # noqa: S608
                 channel_id,
                 merged.name,
                 merged.kind,
-                json.dumps(reveal_channel(merged)),
+                *sealed_config(channel_id, merged),
             )
         except asyncpg.UniqueViolationError:
             raise ChannelExistsError(merged.name) from None

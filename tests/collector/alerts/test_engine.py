@@ -5,38 +5,33 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import asyncpg
-import pytest
 import redis.asyncio as aioredis
 
+from collector.alerts.alert_store import list_alerts, resolve_alert
+from collector.alerts.config_listener import announce_config_change
 from collector.alerts.engine import AlertEngine, EngineOptions
-from collector.alerts.matchers import Matcher
 from collector.alerts.model import Alert
+from collector.alerts.rule_store import create_rule, list_rules
 from collector.alerts.rules import Rule
+from collector.alerts.silence_store import create_silence
 from collector.alerts.silences import Silence
-from collector.alerts.store import (
-    announce_config_change,
-    create_rule,
-    create_silence,
-    list_alerts,
-    list_rules,
-    resolve_alert,
-)
+from collector.config.settings import Settings
+from collector.matchers import Matcher
+from collector.queue import ResultQueue
+from collector.result import ScrapeResult, TargetInfo
 from collector.scrape.metrics import ScrapeMetrics
-from collector.scrape.queue import ResultQueue
-from collector.scrape.result import ScrapeResult, TargetInfo
-from collector.settings import Settings
 from collector.storage import keys
-from collector.storage.connections import Stores, open_stores
+from collector.storage.connections import Stores
 from collector.storage.events import query_events
 from collector.storage.history_writer import HistoryWriter, WriterConfig
 from collector.storage.live import LiveWriter
 from collector.storage.pipeline import PipelineOptions, StoragePipeline
-from collector.storage.summary import ServerSummary
-from tests.collector.storage.test_summary import exporter_gauges, failed_result, make_result, make_target
+from collector.summary import ServerSummary
+from tests.collector.test_summary import exporter_gauges, failed_result, make_result, make_target
 from tests.polling import eventually
 from tests.ports import free_port
 
@@ -66,16 +61,6 @@ class Recorder:
 
     def seen(self) -> list[tuple[str, str]]:
         return [(a.name, a.state) for call in self.calls for a in call]
-
-
-@pytest.fixture
-async def stores(settings: Settings) -> AsyncIterator[Stores]:
-    async with open_stores(settings) as opened:
-        await opened.pg.execute(
-            "DELETE FROM alerts; DELETE FROM alert_rules; DELETE FROM silences; DELETE FROM events"
-        )
-        await opened.redis.delete(keys.ALERTS_ACTIVE)
-        yield opened
 
 
 async def with_rules(pool: asyncpg.Pool, *rules: Rule) -> None:

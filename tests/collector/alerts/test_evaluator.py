@@ -17,9 +17,9 @@ from collector.alerts.evaluator import (
     hours_until_full,
     inhibits,
 )
-from collector.alerts.matchers import Matcher
 from collector.alerts.rules import Rule
-from collector.storage.summary import ServerSummary
+from collector.matchers import Matcher
+from collector.summary import ServerSummary
 
 SERVER = uuid.UUID("00000000-0000-4000-8000-000000000001")
 LABELS = {"job": "node", "instance": "web-1:9100", "server_id": str(SERVER), "env": "prod"}

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from collector.alerts.rulefile import default_rules, load_rules_file
-from collector.configfile import ConfigError
+from collector.config.configfile import ConfigError
 
 
 def test_default_rules_are_the_documented_set() -> None:

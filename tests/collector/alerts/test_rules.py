@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from collector.alerts.matchers import Matcher
 from collector.alerts.rules import Rule, compare, derived_rule_id, select_rules
+from collector.matchers import Matcher
 
 SERVER_ID = "00000000-0000-4000-8000-000000000001"
 LABELS = {"job": "node", "instance": "web-1:9100", "server_id": SERVER_ID, "env": "prod"}
@@ -37,6 +37,15 @@ def test_durations_take_prometheus_strings_or_seconds(text: object, seconds: flo
         ({"labels": {"1x": "y"}}, "not valid"),
         ({"annotations": {"title": "{{ value"}}, "annotation 'title': template does not render"),
         ({"annotations": {"title": "{{ value | nosuchfilter }}"}}, "template does not render"),
+        (
+            {
+                "annotations": {
+                    "title": "{% for i in range(10**5) %}{% for j in range(10**5) %}{% endfor %}{% endfor %}"
+                }
+            },
+            "annotation 'title': template goes past a rendering limit",
+        ),
+        ({"annotations": {f"a{i}": "x" for i in range(33)}}, "at most 32 annotations"),
         ({"hours": 5}, "disk_full_prediction rules only"),
         ({"severity": "fatal"}, "Input should be"),
         ({"for_s": -1}, "greater than or equal to 0"),

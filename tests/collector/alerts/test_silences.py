@@ -7,9 +7,9 @@ import uuid
 import pytest
 from pydantic import ValidationError
 
-from collector.alerts.matchers import Matcher
 from collector.alerts.model import Alert
-from collector.alerts.silences import Silence, is_silenced
+from collector.alerts.silences import Silence, confined_servers, is_silenced
+from collector.matchers import Matcher
 
 ALERT = Alert(
     fingerprint="f1",
@@ -64,3 +64,40 @@ def test_bad_silence_is_refused(fields: dict[str, object], fragment: str) -> Non
     }
     with pytest.raises(ValidationError, match=fragment):
         Silence.model_validate(data)
+
+
+A = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+B = "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e"
+
+
+@pytest.mark.parametrize(
+    ("matchers", "expected"),
+    [
+        ([("alertname", "=", "HighCpu")], None),
+        ([("alertname", "=~", ".+")], None),
+        ([("server_id", "=", A)], {A}),
+        ([("alertname", "=", "HighCpu"), ("server_id", "=", A)], {A}),
+        ([("server_id", "=~", f"{A}|{B}")], {A, B}),
+        ([("server_id", "=~", f"{A}|{B}"), ("server_id", "=", B)], {B}),
+        ([("server_id", "=", A), ("server_id", "=", B)], set()),
+        ([("server_id", "=~", f"{A}|.*")], None),
+        ([("server_id", "=~", f"({A})")], None),
+        ([("server_id", "=~", A.upper())], None),
+        ([("server_id", "=~", A.replace("-", ""))], None),
+        ([("server_id", "!=", A)], None),
+        ([("server_id", "!~", A)], None),
+        ([("server_id", "=", "not-an-id")], {"not-an-id"}),
+    ],
+)
+def test_confined_servers_reads_the_server_id_matchers(
+    matchers: list[tuple[str, str, str]], expected: set[str] | None
+) -> None:
+    made = [Matcher.model_validate({"name": n, "op": op, "value": v}) for n, op, v in matchers]
+    confined = confined_servers(made)
+    assert confined == (None if expected is None else frozenset(expected))
+    if confined is not None:
+        # What it answers holds: the silence's server_id matchers admit no other server.
+        for server in (A, B, str(uuid.UUID(int=3))):
+            labels = {"alertname": "HighCpu", "server_id": server}
+            if all(m.matches(labels) for m in made if m.name == "server_id"):
+                assert server in confined

@@ -110,6 +110,46 @@ def test_stars_for_a_secret_that_was_never_stored_are_refused() -> None:
         keep_secrets(parse_channel({**SLACK, "url": "***"}), old)
 
 
+@pytest.mark.parametrize(
+    ("stored", "change", "refused"),
+    [
+        (EMAIL, {"smtp_host": "smtp.attacker.example"}, "smtp_host"),
+        (EMAIL, {"smtp_port": 2525}, "smtp_port"),
+        (EMAIL, {"starttls": False}, "starttls"),
+        (EMAIL, {"starttls": False, "tls": True, "smtp_port": 465}, "smtp_port, tls, starttls"),
+        (EMAIL, {"smtp_host": "SMTP.example.com."}, None),
+        (EMAIL, {"to": ["other@example.com"], "name": "renamed", "username": "om2"}, None),
+        (HOOK, {"url": "https://attacker.example/x"}, "url"),
+        (HOOK, {"url": "https://hooks.example/y"}, "url"),
+        (HOOK, {"url": "https://hooks.example:8443/x"}, "url"),
+        (HOOK, {"url": "https://hooks.example/x"}, None),
+        (HOOK, {"name": "renamed"}, None),
+        (SLACK, {"name": "renamed", "severities": ["critical"]}, None),
+    ],
+)
+def test_a_kept_secret_is_never_sent_to_a_new_destination(
+    stored: dict[str, object], change: dict[str, object], refused: str | None
+) -> None:
+    old = parse_channel(stored)
+    edited = parse_channel({**redact_channel(old), **change})
+    if refused is None:
+        merged = keep_secrets(edited, old)
+        assert not has_redacted_secret(merged)
+        return
+    with pytest.raises(ValueError, match="would be sent to a new destination") as raised:
+        keep_secrets(edited, old)
+    message = str(raised.value)
+    assert message.startswith(f"{refused} changed")
+    assert "s3cret-pw" not in message and "t0k" not in message and "hooks.example" not in message
+    # Given again, the secret goes to the new destination.
+    secrets: dict[str, dict[str, object]] = {
+        "email": {"password": "n3w-pw"},
+        "webhook": {"headers": {"Authorization": "Bearer n3w"}},
+    }
+    again = parse_channel({**redact_channel(old), **change, **secrets[old.kind]})
+    assert not has_redacted_secret(keep_secrets(again, old))
+
+
 def test_routes_checks_severity_and_matchers() -> None:
     channel = parse_channel(
         {**SLACK, "severities": ["critical"], "matchers": [{"name": "env", "op": "!=", "value": "dev"}]}

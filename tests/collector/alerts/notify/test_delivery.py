@@ -16,8 +16,9 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from collector.alerts.notify.channels import ChannelConfig, EmailChannel, SlackChannel
-from collector.alerts.notify.delivery import RetryPolicy, Sender
+from collector.alerts.notify.delivery import RetryPolicy, Sender, new_http_session
 from collector.alerts.notify.dispatcher import LogEntry, Notification
+from tests.loopback import FakeResolver, loopback_only
 from tests.ports import free_port
 
 from .support import T0, alert, receiver, stored, webhook
@@ -94,8 +95,32 @@ def smtp(request: pytest.FixtureRequest, ca: trustme.CA) -> Iterator[tuple[Mailb
 
 @pytest.fixture
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
+    """The session the service delivers with: the address policy applies, loopback receivers work."""
+    async with new_http_session() as s:
         yield s
+
+
+@pytest.mark.parametrize(
+    ("url", "answers"),
+    [
+        ("http://hooks.test/hook", ["169.254.169.254"]),
+        ("http://hooks.test/hook", ["::ffff:169.254.169.254"]),
+        ("http://hooks.test/hook", ["fd00:ec2::254"]),
+        ("http://169.254.169.254/latest/meta-data/iam/security-credentials/", []),
+        ("http://[fd00:ec2::254]/latest/api/token", []),
+        ("http://100.100.100.200/latest/meta-data/", []),
+    ],
+)
+async def test_a_webhook_cannot_reach_a_metadata_address(
+    monkeypatch: pytest.MonkeyPatch, url: str, answers: list[str]
+) -> None:
+    loopback_only(monkeypatch)
+    resolver = FakeResolver({"hooks.test": answers})
+    channel = webhook(url)
+    async with new_http_session(resolver=resolver) as guarded:
+        result = await Sender(guarded).deliver(channel, notification_for(channel), FAST)
+    assert not result.ok and result.attempts == 1, "a refusal is not retried"
+    assert result.error == "connection refused by the address policy: a link-local or cloud metadata address"
 
 
 def mail_channel(port: int, password: str = "s3cret") -> EmailChannel:
@@ -263,10 +288,3 @@ async def test_a_receiver_that_does_not_answer_times_out_and_is_retried(
         channel = webhook(rec.url, timeout_s=0.2)
         result = await Sender(session).deliver(channel, notification_for(channel), RetryPolicy(2, 0.01, 0.01))
         assert not result.ok and result.attempts == 2 and result.error == "no answer within 0.2 s"
-
-
-@pytest.mark.parametrize(
-    ("failures", "delay_s"), [(1, 1.0), (2, 2.0), (3, 4.0), (5, 16.0), (6, 30.0), (20, 30.0)]
-)
-def test_backoff_doubles_and_is_capped(failures: int, delay_s: float) -> None:
-    assert RetryPolicy(attempts=30, first_backoff_s=1.0, max_backoff_s=30.0).backoff_s(failures) == delay_s

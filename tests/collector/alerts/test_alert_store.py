@@ -1,52 +1,26 @@
-"""Alerts, rules and silences in PostgreSQL: the engine's writes, the API's reads and actions."""
+"""The ``alerts`` table on the real PostgreSQL: the engine's writes, the API's reads and actions."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
 
 import asyncpg
-import pytest
 
-from collector.alerts.evaluator import Change
-from collector.alerts.matchers import Matcher
-from collector.alerts.model import Alert, fingerprint
-from collector.alerts.rules import Rule
-from collector.alerts.silences import Silence
-from collector.alerts.store import (
-    RuleConflictError,
+from collector.alerts.alert_store import (
     acknowledge_alert,
     apply_changes,
-    create_rule,
-    create_silence,
-    delete_rule,
-    expire_silence,
     get_alert,
-    get_rule,
-    get_silence,
     held_fingerprints,
     list_alerts,
-    list_rules,
-    list_silences,
     load_engine_state,
     resolve_alert,
-    seed_rules,
-    update_rule,
-    update_silence,
 )
-from collector.settings import Settings
-from collector.storage.connections import open_stores
+from collector.alerts.evaluator import Change
+from collector.alerts.model import Alert, fingerprint
 
 T0 = 1_800_000_000.0
-
-
-@pytest.fixture
-async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    async with open_stores(settings) as stores:
-        await stores.pg.execute("DELETE FROM alerts; DELETE FROM alert_rules; DELETE FROM silences")
-        yield stores.pg
 
 
 def make_alert(name: str = "HighCpu", *, server: uuid.UUID | None = None, severity: str = "warning") -> Alert:
@@ -175,74 +149,3 @@ async def test_engine_state_restores_pending_and_firing_alerts(pool: asyncpg.Poo
     restored = {a.name: a for a in snapshot.active}
     assert restored["HighCpu"].state == "pending" and restored["HighCpu"].active_since == T0
     assert restored["ServerDown"] == fired
-
-
-async def test_rules_crud_and_conflicts(pool: asyncpg.Pool) -> None:
-    rule = Rule(name="HighCpu", kind="threshold", metric="cpu", threshold=90, for_s=300)
-    assert await create_rule(pool, rule) == rule
-    with pytest.raises(RuleConflictError):
-        await create_rule(pool, rule.model_copy(update={"id": "another-id"}))
-    assert await get_rule(pool, rule.id) == rule
-    changed = rule.model_copy(update={"threshold": 95.0, "enabled": False})
-    assert await update_rule(pool, changed) == changed
-    assert await update_rule(pool, changed.model_copy(update={"id": "missing"})) is None
-    assert await list_rules(pool) == [changed]
-    assert await delete_rule(pool, rule.id) and not await delete_rule(pool, rule.id)
-    assert await get_rule(pool, rule.id) is None
-
-
-async def test_seeding_puts_defaults_in_an_empty_table_once_and_upserts_file_rules(
-    pool: asyncpg.Pool,
-) -> None:
-    default = Rule(name="HighCpu", kind="threshold", metric="cpu", threshold=90, source="default")
-    other = Rule(name="ServerDown", kind="down", source="default")
-    outcome = await seed_rules(pool, [default, other], [])
-    assert outcome.defaults_inserted == 2
-    await delete_rule(pool, other.id)
-    outcome = await seed_rules(pool, [default, other], [])
-    assert outcome.defaults_inserted == 0, "a deleted default stays deleted"
-    from_file = Rule(name="HighCpu", kind="threshold", metric="cpu", threshold=97, source="file")
-    scoped = from_file.model_copy(update={"matchers": (Matcher(name="env", value="prod"),), "id": ""})
-    scoped = Rule.model_validate(scoped.model_dump(exclude={"id"}))
-    outcome = await seed_rules(pool, [default], [from_file, scoped])
-    assert outcome.file_rules_upserted == 2
-    rules = {(r.name, r.scope): r for r in await list_rules(pool)}
-    assert rules[("HighCpu", "")].threshold == 97 and rules[("HighCpu", "")].source == "file"
-    assert rules[("HighCpu", "env='prod'")].source == "file" and len(rules) == 2
-
-
-async def test_file_rule_replaces_an_api_rule_of_the_same_name_and_scope_keeping_its_id(
-    pool: asyncpg.Pool,
-) -> None:
-    api_rule = Rule(id="custom-1", name="HighCpu", kind="threshold", metric="cpu", threshold=90)
-    await create_rule(pool, api_rule)
-    await seed_rules(
-        pool, [], [Rule(name="HighCpu", kind="threshold", metric="cpu", threshold=99, source="file")]
-    )
-    (stored,) = await list_rules(pool)
-    assert (stored.id, stored.threshold, stored.source) == ("custom-1", 99, "file")
-
-
-async def test_silences_crud_and_expire(pool: asyncpg.Pool) -> None:
-    now = T0
-    silence = Silence(
-        matchers=(Matcher(name="alertname", value="HighCpu"),),
-        starts_at=now - 60,
-        ends_at=now + 3600,
-        created_by="alice",
-        comment="deploy",
-    )
-    future = silence.model_copy(update={"id": uuid.uuid4(), "starts_at": now + 60})
-    assert await create_silence(pool, silence) == silence
-    await create_silence(pool, future)
-    assert await get_silence(pool, silence.id) == silence
-    longer = silence.model_copy(update={"ends_at": now + 7200, "comment": "longer"})
-    assert await update_silence(pool, longer) == longer
-    assert {s.id for s in await list_silences(pool, not_ended_at=now)} == {silence.id, future.id}
-    expired = await expire_silence(pool, silence.id, now)
-    assert expired is not None and expired.ends_at == now
-    assert [s.id for s in await list_silences(pool, not_ended_at=now)] == [future.id]
-    assert len(await list_silences(pool)) == 2
-    assert await expire_silence(pool, future.id, now) is not None
-    assert await get_silence(pool, future.id) is None, "a silence expired before it started is removed"
-    assert await expire_silence(pool, uuid.uuid4(), now) is None
