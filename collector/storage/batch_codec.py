@@ -17,8 +17,9 @@ from array import array
 from collections.abc import Collection
 from uuid import UUID
 
-from collector.storage.history import HistoryBatch, ScrapeRow, StatsValues, TargetRow
+from collector.storage.history import HistoryBatch, ScrapeRow, StatsValues
 from collector.storage.series_sets import SeriesSetDef
+from collector.storage.server_rows import TargetRow
 
 _MAGIC = b"OMHB1"
 _ROW = struct.Struct("<16sq16sBBI")

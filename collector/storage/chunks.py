@@ -203,22 +203,6 @@ def decode_timestamps(data: bytes | memoryview, count: int) -> list[int]:
     return [int(t) for t in decode_column(data, count)]
 
 
-def encode_matrix(columns: Sequence[Sequence[float]]) -> tuple[bytes, list[int]]:
-    """Columns encoded one after the other, and the ``len(columns) + 1`` offsets that delimit them."""
-    offsets = [0]
-    parts = []
-    for column in columns:
-        part = encode_column(column)
-        parts.append(part)
-        offsets.append(offsets[-1] + len(part))
-    return b"".join(parts), offsets
-
-
-def decode_matrix_column(payload: bytes, offsets: Sequence[int], index: int, count: int) -> list[float]:
-    """Column ``index`` of a matrix made by :func:`encode_matrix`."""
-    return decode_column(memoryview(payload)[offsets[index] : offsets[index + 1]], count)
-
-
 def encode_streams(streams: Sequence[Sequence[float]]) -> bytes:
     """Several columns of one series back to back (each a self-delimiting deflate stream)."""
     return b"".join(encode_column(s) for s in streams)

@@ -3,6 +3,10 @@
 :func:`record_event` writes one event; :func:`query_events` reads a page of them, newest first, with the total
 that matched. A level filter is a minimum: ``warning`` also returns ``error`` and ``critical``. Events that
 name no server are visible to everyone who may read the log; the others only to those who may see the server.
+
+An event posted through the API carries ``posted_by``, the user who posted it; the service's own events have
+none. The sources the service writes under (and the names of its parts) are :data:`SYSTEM_SOURCES`, which
+a posted event may not use.
 """
 
 from __future__ import annotations
@@ -20,6 +24,29 @@ Level = Literal["debug", "info", "warning", "error", "critical"]
 LEVELS: Final[tuple[Level, ...]] = ("debug", "info", "warning", "error", "critical")
 """Every level, least severe first."""
 
+SYSTEM_SOURCES: Final = frozenset(
+    {
+        "actions",
+        "alerts",
+        "audit",
+        "auth",
+        "collector",
+        "exporter",
+        "notify",
+        "openmanager",
+        "scrape",
+        "system",
+    }
+)
+"""Sources reserved for the service's own events (the scrape observer's ``scrape``, the alert engine's
+``alerts``, remote actions' ``actions``, the notifier's ``notify``, and names of the service's parts), with
+their dotted sub-sources."""
+
+
+def is_system_source(source: str) -> bool:
+    """Whether ``source`` is reserved for the service's own events (``alerts``, ``scrape.fake`` …)."""
+    return source.split(".", 1)[0] in SYSTEM_SOURCES
+
 
 @dataclass(frozen=True)
 class Event:
@@ -32,6 +59,11 @@ class Event:
     server_id: UUID | None
     message: str
     detail: dict[str, object] | None
+    posted_by: str | None = None
+    """The user who posted the event through the API; None for the service's own events."""
+
+
+_COLUMNS = "id, at, level, source, server_id, message, detail, posted_by"
 
 
 def levels_at_least(minimum: Level) -> list[Level]:
@@ -47,19 +79,24 @@ async def record_event(
     *,
     server_id: UUID | None = None,
     detail: Mapping[str, object] | None = None,
+    posted_by: str | None = None,
 ) -> Event:
-    """Append one event; returns it with its id and time. Raises ValueError for an unknown level."""
+    """Append one event; returns it with its id and time. Raises ValueError for an unknown level.
+
+    ``posted_by`` names the user of an event posted through the API.
+    """
     if level not in LEVELS:
         raise ValueError(f"unknown event level {level!r}: expected one of {', '.join(LEVELS)}")
     row = await pool.fetchrow(
-        """INSERT INTO events (level, source, server_id, message, detail)
-           VALUES ($1, $2, $3, $4, $5::jsonb)
-           RETURNING id, at, level, source, server_id, message, detail""",
+        f"""INSERT INTO events (level, source, server_id, message, detail, posted_by)
+           VALUES ($1, $2, $3, $4, $5::jsonb, $6)
+           RETURNING {_COLUMNS}""",  # noqa: S608
         level,
         source,
         server_id,
         message,
         None if detail is None else json.dumps(detail),
+        posted_by,
     )
     assert row is not None  # INSERT … RETURNING always answers one row
     return _event(row)
@@ -115,11 +152,13 @@ async def query_events(
     limit: int = 100,
     offset: int = 0,
     allowed_servers: Collection[UUID] | None = None,
+    posted: bool | None = None,
 ) -> tuple[list[Event], int]:
     """A page of events, newest first, and how many matched in all.
 
     ``level`` is a minimum; ``since`` is inclusive and ``until`` exclusive. ``allowed_servers`` None means
-    every event; otherwise only events of those servers and events that name no server.
+    every event; otherwise only events of those servers and events that name no server. ``posted`` True
+    keeps only events posted through the API, False only the service's own.
     """
     conditions: list[str] = []
     args: list[object] = []
@@ -140,12 +179,14 @@ async def query_events(
         where("at < {}", until)
     if allowed_servers is not None:
         where("(server_id IS NULL OR server_id = ANY({}::uuid[]))", list(allowed_servers))
+    if posted is not None:
+        conditions.append("posted_by IS NOT NULL" if posted else "posted_by IS NULL")
     # Only fixed condition texts are joined in; every value is a parameter. A WHERE of just the filters given
     # (rather than "$1 IS NULL OR …") lets the planner pick the matching index.
     clause = f"WHERE {' AND '.join(conditions)}" if conditions else ""
     total: int = await pool.fetchval(f"SELECT count(*) FROM events {clause}", *args)  # noqa: S608
     rows = await pool.fetch(
-        f"""SELECT id, at, level, source, server_id, message, detail FROM events {clause}
+        f"""SELECT {_COLUMNS} FROM events {clause}
             ORDER BY at DESC, id DESC LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}""",  # noqa: S608
         *args,
         limit,
@@ -164,4 +205,5 @@ def _event(row: asyncpg.Record) -> Event:
         server_id=row["server_id"],
         message=row["message"],
         detail=None if detail is None else json.loads(detail),
+        posted_by=row["posted_by"],
     )

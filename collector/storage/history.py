@@ -2,8 +2,9 @@
 
 A batch is written in one transaction:
 
-1. targets seen for the first time in this process get their ``servers`` row (created, or matched by id and
-   given a fresh ``last_check``/``status``); known ids are kept in memory, so steady state costs nothing;
+1. targets seen for the first time in this process get their ``servers`` row (created as
+   :mod:`~collector.storage.server_rows` makes it, or matched by id) and a fresh ``last_check``/``status``;
+   known ids are kept in memory, so steady state costs nothing;
 2. series sets seen for the first time get their ``series`` and ``series_sets`` rows
    (:mod:`~collector.storage.series_sets`); afterwards a set is one bigint, looked up in memory by its digest;
 3. one ``history_raw`` row per scrape (its values packed by :mod:`~collector.storage.raw_codec`) and one
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -35,7 +35,7 @@ from uuid import UUID
 import asyncpg
 import structlog
 
-from collector.scrape.result import Labels, ScrapeResult
+from collector.result import ScrapeResult
 from collector.storage.errors import StoreUnavailable
 from collector.storage.partitions import Connection
 from collector.storage.raw_codec import pack_values
@@ -45,6 +45,7 @@ from collector.storage.series_sets import (
     register_sets,
     series_set_digest,
 )
+from collector.storage.server_rows import TargetRow, ensure_server_rows
 
 log = structlog.get_logger(__name__)
 
@@ -74,7 +75,7 @@ def datetime_to_ms(when: datetime) -> int:
 
 
 class ServerStatsSource(Protocol):
-    """A server's summary of one scrape (``collector.storage.summary.ServerSummary`` fits): percentages
+    """A server's summary of one scrape (``collector.summary.ServerSummary`` fits): percentages
     for cpu, memory and disk, bytes per second for network; None when not known."""
 
     @property
@@ -107,16 +108,6 @@ class StatsValues:
     def as_tuple(self) -> tuple[float | None, float | None, float | None, float | None, float | None]:
         """The values in column order."""
         return (self.cpu, self.memory, self.disk, self.network_rx, self.network_tx)
-
-
-@dataclass(frozen=True, slots=True)
-class TargetRow:
-    """What the ``servers`` row of a target is made of."""
-
-    server_id: UUID
-    job: str
-    instance: str
-    labels: Labels
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,15 +194,6 @@ def batch_from_results(
             )
         )
     return batch
-
-
-def instance_host(instance: str) -> str:
-    """The host part of an instance address (``host:port``, ``[v6]:port`` or a bare host)."""
-    if instance.startswith("["):
-        return instance[1 : instance.find("]")] if "]" in instance else instance
-    if instance.count(":") == 1:
-        return instance.rsplit(":", 1)[0]
-    return instance
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,29 +286,19 @@ class HistoryStore:
         new = [t for sid, t in batch.targets.items() if sid not in self._known_servers]
         if not new:
             return set()
+        linked = await ensure_server_rows(conn, new)
         last: dict[UUID, ScrapeRow] = {}
         for row in batch.rows:
             last[row.server_id] = row
-        hosts = [instance_host(t.instance) for t in new]
-        rows = await conn.fetch(
-            """INSERT INTO servers AS s (id, name, hostname, job, address, labels, status, last_check)
-               SELECT u.id, u.host, u.host, u.job, u.address, u.labels::jsonb, u.status, u.last_check
-               FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                           $7::timestamptz[]) AS u(id, host, job, address, labels, status, last_check)
-               WHERE NOT EXISTS (SELECT 1 FROM servers o
-                                 WHERE o.job = u.job AND o.address = u.address AND o.id <> u.id)
-               ON CONFLICT (id) DO UPDATE
-                   SET last_check = EXCLUDED.last_check, status = EXCLUDED.status, updated_at = now()
-               RETURNING s.id""",
-            [t.server_id for t in new],
-            hosts,
-            [t.job for t in new],
-            [t.instance for t in new],
-            [json.dumps(dict(t.labels)) for t in new],
-            ["up" if t.server_id in last and last[t.server_id].up else "down" for t in new],
-            [ms_to_datetime(last[t.server_id].ts_ms) if t.server_id in last else None for t in new],
+        seen = [t.server_id for t in new if t.server_id in linked]
+        await conn.execute(
+            """UPDATE servers s SET status = u.status, last_check = u.last_check, updated_at = now()
+               FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS u(id, status, last_check)
+               WHERE s.id = u.id""",
+            seen,
+            ["up" if sid in last and last[sid].up else "down" for sid in seen],
+            [ms_to_datetime(last[sid].ts_ms) if sid in last else None for sid in seen],
         )
-        linked = {r["id"] for r in rows}
         for target in new:
             if target.server_id not in linked and target.server_id not in self._unlinked_servers:
                 self._unlinked_servers.add(target.server_id)

@@ -27,6 +27,7 @@ from uuid import UUID
 
 import asyncpg
 
+from collector.matchers import Matcher
 from collector.storage.compaction import decode_chunk_column, decode_rolled, read_timestamps
 from collector.storage.history import datetime_to_ms, ms_to_datetime
 from collector.storage.partitions import Connection
@@ -89,15 +90,6 @@ async def server_history(  # noqa: PLR0917 - the API's documented positional for
             *args,
         )
     return [(r["b"], r["v"]) for r in rows]
-
-
-@dataclass(frozen=True)
-class Matcher:
-    """A Prometheus label matcher; ``__name__`` matches the metric name. Regexes match the whole value."""
-
-    name: str
-    op: Literal["=", "!=", "=~", "!~"]
-    value: str
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +30,8 @@ from uuid import UUID
 import asyncpg
 import structlog
 
-from collector.scrape.result import ScrapeResult
+from collector.backoff import Backoff, RetrySchedule
+from collector.result import ScrapeResult
 from collector.storage.batch_codec import BatchDecodeError, decode_batch, encode_batch
 from collector.storage.errors import StoreUnavailable
 from collector.storage.history import (
@@ -131,9 +131,9 @@ class HistoryWriter:
         self._write_lock = asyncio.Lock()
         self._inflight: list[HistoryBatch] = []
         """The slices of the batch being written that are not stored yet (spooled if close cancels)."""
-        self._failures = 0
-        self._retry_at = 0.0
-        self._last_error: str | None = None
+        self._retry = RetrySchedule(
+            Backoff(config.backoff_initial_s, config.backoff_max_s, jitter=0.1), clock=clock
+        )
         self._spool_defined: set[bytes] = set()
         """Sets whose definition a spooled record holds (so later records leave it out)."""
         self._spool_defs: dict[bytes, SeriesSetDef] = {}
@@ -214,15 +214,14 @@ class HistoryWriter:
         """ok when PostgreSQL takes writes and nothing waits in the spool; degraded otherwise."""
         spool = self._spool
         records = spool.pending_records if spool is not None else 0
-        retry_in = max(0.0, self._retry_at - self._clock()) if self._failures else 0.0
         return WriterHealth(
-            status="ok" if self._failures == 0 and records == 0 else "degraded",
+            status="ok" if self._retry.failures == 0 and records == 0 else "degraded",
             spool_records=records,
             spool_bytes=spool.bytes if spool is not None else 0,
             spool_dropped_records=spool.dropped_records if spool is not None else 0,
             pending_samples=self._pending.samples,
-            last_error=self._last_error,
-            retry_in_s=retry_in,
+            last_error=self._retry.error,
+            retry_in_s=self._retry.wait_s(),
         )
 
     @property
@@ -247,7 +246,7 @@ class HistoryWriter:
                 or self._clock() - (pending.since or 0.0) >= self.config.flush_interval_s
             ):
                 await self._write_or_spool(self._take_pending())
-            if self.spool.pending_records and self._clock() >= self._retry_at and not self._closing:
+            if self.spool.pending_records and self._retry.due() and not self._closing:
                 await self._replay()
 
     async def _sleep_until_due(self) -> None:
@@ -256,7 +255,7 @@ class HistoryWriter:
         if self._pending.since is not None:
             due = min(due, self._pending.since + self.config.flush_interval_s)
         if self.spool.pending_records:
-            due = min(due, max(self._retry_at, now))
+            due = min(due, max(self._retry.retry_at, now))
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, due - now))
@@ -266,11 +265,7 @@ class HistoryWriter:
             self._inflight = self._slices(batch)
             while self._inflight:
                 part = self._inflight[0]
-                if (
-                    self.spool.pending_records
-                    or self._clock() < self._retry_at
-                    or not await self._write(part)
-                ):
+                if self.spool.pending_records or not self._retry.due() or not await self._write(part):
                     await self._spool_batch(part)
                 self._inflight.pop(0)
 
@@ -309,25 +304,19 @@ class HistoryWriter:
             self.counters.batches_rejected_total += 1
             log.error("history batch rejected by postgres", error=str(exc), rows=len(batch.rows))
             return True
-        if self._failures:
-            log.info("postgres history writes resumed", after_failures=self._failures)
-        self._failures = 0
-        self._last_error = None
+        failures = self._retry.succeeded()
+        if failures:
+            log.info("postgres history writes resumed", after_failures=failures)
         self.counters.batches_written_total += 1
         self.counters.samples_written_total += outcome.samples_written
         self.counters.rows_without_set_total += outcome.rows_without_set
         return True
 
     def _failed(self, exc: BaseException) -> None:
-        self._failures += 1
         self.counters.write_failures_total += 1
-        delay = min(self.config.backoff_max_s, self.config.backoff_initial_s * 2 ** (self._failures - 1))
-        delay *= random.uniform(0.9, 1.1)  # noqa: S311 - jitter, not cryptography
-        self._retry_at = self._clock() + delay
-        self._last_error = f"{type(exc).__name__}: {exc}"
-        log.warning(
-            "postgres unavailable for history, spooling", error=self._last_error, retry_in_s=round(delay, 2)
-        )
+        error = f"{type(exc).__name__}: {exc}"
+        delay_s = self._retry.failed(error)
+        log.warning("postgres unavailable for history, spooling", error=error, retry_in_s=round(delay_s, 2))
 
     async def _spool_batch(self, batch: HistoryBatch) -> None:
         define = [d for d in batch.sets if d not in self._spool_defined and not self._store.known_set(d)]

@@ -19,9 +19,22 @@ Added for instant queries and cheap listing:
 ``servers:index`` / ``targets:index``
     sorted sets of server ids / target identities, score = Unix time last seen.
 
+Collectors sharing the fleet (:mod:`collector.cluster`) keep their keys under one hash tag, so that each of
+their scripts touches one slot of a Redis Cluster:
+
+``{openmanager:cluster}:members``
+    sorted set of live member ids, score = when the member's heartbeat expires (Unix ms, Redis's clock).
+``{openmanager:cluster}:info``
+    hash, member id → JSON: the member's share of the targets, its process and when it started.
+``{openmanager:cluster}:lease:{name}`` / ``…:fence:{name}``
+    the holder's token of a singleton's lease (with its TTL) and the lease's fencing counter.
+
+Hash tags: the braces in ``server:{id}:…`` and ``target:{identity}:latest`` are literal, so each server's
+keys share one slot of a Redis Cluster (the seed's layout, written as it always read).
+
 Channels (JSON messages): :data:`EVENTS_STATUS` when a server's status changes (first sight included),
 :data:`EVENTS_SCRAPE` once per scrape and :data:`EVENTS_ALERTS` when an alert fires or resolves (see
-:mod:`collector.alerts.engine`) and :data:`TARGETS_CHANGED` when the servers registered through the API
+:mod:`collector.alerts.publisher`) and :data:`TARGETS_CHANGED` when the servers registered through the API
 change. :data:`ALERTS_CONFIG` carries no data: a message tells the alert engine that
 rules, silences or hand resolves changed in PostgreSQL. A channel is used under the name :func:`channel`
 gives it, ``{name}@{database}``: keys live in a database but pub/sub is server-wide, so installations (or test
@@ -58,9 +71,25 @@ ALERTS_CONFIG: Final = "alerts:config"
 _METRIC_SET: Final = frozenset(METRICS)
 
 
+CLUSTER_TAG: Final = "{openmanager:cluster}"
+CLUSTER_MEMBERS: Final = f"{CLUSTER_TAG}:members"
+CLUSTER_INFO: Final = f"{CLUSTER_TAG}:info"
+
+
+def lease(name: str) -> str:
+    """The key holding the token of the holder of the lease ``name``."""
+    return f"{CLUSTER_TAG}:lease:{name}"
+
+
+def fence(name: str) -> str:
+    """The fencing counter of the lease ``name``: one more at every new holder."""
+    return f"{CLUSTER_TAG}:fence:{name}"
+
+
 def channel(name: str, redis: Redis) -> str:
-    """Channel ``name`` of the database ``redis`` works in: ``{name}@{db}``."""
-    return f"{name}@{redis.connection_pool.connection_kwargs.get('db', 0)}"
+    """Channel ``name`` of the database ``redis`` works in: ``{name}@{db}`` (0 on a Redis Cluster)."""
+    pool = getattr(redis, "connection_pool", None)
+    return f"{name}@{pool.connection_kwargs.get('db', 0) if pool is not None else 0}"
 
 
 def channel_base(scoped: bytes) -> bytes:
@@ -70,19 +99,19 @@ def channel_base(scoped: bytes) -> bytes:
 
 def server_status(server_id: str | uuid.UUID) -> str:
     """The key of a server's status JSON."""
-    return f"server:{server_id}:status"
+    return f"server:{{{server_id}}}:status"
 
 
 def server_metric(server_id: str | uuid.UUID, metric: str) -> str:
     """The key of a server's recent window of one summary metric; raises ValueError for an unknown one."""
     if metric not in _METRIC_SET:
         raise ValueError(f"unknown metric {metric!r}: expected one of {', '.join(METRICS)}")
-    return f"server:{server_id}:metrics:{metric}"
+    return f"server:{{{server_id}}}:metrics:{metric}"
 
 
 def target_latest(identity: str) -> str:
     """The key of a target's latest scrape, all series in one value."""
-    return f"target:{identity}:latest"
+    return f"target:{{{identity}}}:latest"
 
 
 def series_set(series_set_id: str) -> str:

@@ -22,10 +22,10 @@ A small pipeline follows only when needed: ``events:status`` messages (they need
 series sets found missing. Status JSON: ``server_id``, ``status`` (up, warning, down), ``last_scrape``
 (Unix s), ``last_error`` (the last scrape's error, null when it succeeded), ``scrape_duration_s``, ``job``,
 ``instance``, ``labels``, ``identity`` (the target, for ``target:{identity}:latest``) and ``summary`` (see
-:mod:`collector.storage.summary`; empty when the server is down).
+:mod:`collector.summary`; empty when the server is down).
 
 The writer computes no summaries: the caller hands each batch's in, from the
-:class:`~collector.storage.summary.Summarizer` that also serves the history, so a Redis outage costs no rate
+:class:`~collector.summary.Summarizer` that also serves the history, so a Redis outage costs no rate
 baselines. A summary describes a target's latest successful scrape: when a batch holds several results of
 one target, it goes with the last successful one, and the earlier ones are written as results without a
 summary (``up``, no window points).
@@ -37,10 +37,11 @@ stale at once, as Prometheus does.
 Everything a server leaves behind expires ``keep_s`` after its last scrape, so removed targets clean up
 after themselves.
 
-The script names its keys itself rather than in ``KEYS``: the live layer lives in one Redis (or one
-database of it), not a cluster. Events are hints for live views; the keys are the truth. A script call that
-the client resends after a dropped connection may publish a scrape event twice, or miss a status change its
-first attempt had already stored.
+The script names its keys itself rather than in ``KEYS``: it runs on one Redis (or one database of it).
+On a Redis Cluster the same arguments are sent as a pipeline instead (:mod:`collector.storage.live_pipeline`).
+Events are hints for live views; the keys are the truth. A script call that the client resends after a
+dropped connection may publish a scrape event twice, or miss a status change its first attempt had already
+stored.
 """
 
 from __future__ import annotations
@@ -54,11 +55,13 @@ from typing import Final
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from collector.scrape.result import ScrapeResult
+from collector.result import ScrapeResult
 from collector.storage import keys
 from collector.storage.errors import StoreUnavailable
 from collector.storage.live_codec import encode_latest, encode_series_set
-from collector.storage.summary import ServerSummary, Status, Thresholds, status_of
+from collector.storage.live_pipeline import write_as_pipeline
+from collector.storage.redis_cluster import is_cluster, publish_all
+from collector.summary import ServerSummary, Status, Thresholds, status_of
 
 _NO_SUMMARY = ServerSummary()
 
@@ -169,6 +172,7 @@ class LiveWriter:
             raise ValueError("window_s, keep_s and refresh_s must be positive")
         self._redis = redis
         self._script = redis.register_script(WRITE_SCRIPT)
+        self._cluster = is_cluster(redis)
         self._window_s = window_s
         self._thresholds = thresholds or Thresholds()
         self._keep_s = keep_s
@@ -207,7 +211,7 @@ class LiveWriter:
         """Write a batch of results; raises :class:`StoreUnavailable` when Redis fails.
 
         ``summaries`` holds the batch's summaries by target identity, as
-        :meth:`~collector.storage.summary.Summarizer.summarize` returns them; a successful result without
+        :meth:`~collector.summary.Summarizer.summarize` returns them; a successful result without
         one is written with the empty summary. After a failure the caller may retry the same batch (with
         the same summaries) or move on; either way the next successful write rewrites what Redis may have
         lost.
@@ -224,7 +228,9 @@ class LiveWriter:
         now_s = max(plan.time_s for plan in planned)
         args[_INDEX_CUTOFF] = f"({now_s - self._keep_s!r}"
         try:
-            replies = await self._script(args=args)
+            replies = await (
+                write_as_pipeline(self._redis, args) if self._cluster else self._script(args=args)
+            )
             await self._follow_up(planned, replies)
         except (RedisError, OSError) as exc:
             for plan in planned:
@@ -301,6 +307,7 @@ class LiveWriter:
     async def _follow_up(self, planned: list[_Planned], replies: list[object]) -> None:
         """Publish status changes and rewrite what the script's answers show Redis lost."""
         pipe = self._redis.pipeline(transaction=False)
+        events: list[tuple[str, str | bytes]] = []
         for i, plan in enumerate(planned):
             old, lost = replies[2 * i], replies[2 * i + 1]
             previous = old.decode() if isinstance(old, bytes) else None
@@ -314,13 +321,14 @@ class LiveWriter:
                     "instance": plan.target.instance,
                     "error": plan.result.error,
                 }
-                pipe.publish(self._status_channel, _dumps(event))
+                events.append((self._status_channel, _dumps(event)))
             lost_status = old is None and not plan.wrote_set
             if plan.result.series and (lost_status or lost == 1):
                 series_key = keys.series_set(plan.result.series_set_id)
                 pipe.set(series_key, encode_series_set(plan.result.series), ex=self._set_ttl_s)
         if len(pipe):
             await pipe.execute()
+        await publish_all(self._redis, events)
 
     def _prune(self, now_s: float) -> None:
         """Forget targets not seen for ``keep_s``: their keys have expired too."""

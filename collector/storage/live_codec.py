@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import chain
 
-from collector.scrape.result import ScrapeResult, SeriesKey
+from collector.result import ScrapeResult, SeriesKey
 
 # Latest value: version, flags, scrape time (ms), series count, length of the set id; then the set id
 # (UTF-8), the values (float64) and, with _HAS_TIMESTAMPS, one int64 timestamp (ms) per value. Little-endian.

@@ -14,10 +14,10 @@ from typing import TypedDict, cast, get_args
 
 import redis.asyncio as aioredis
 
-from collector.scrape.result import SeriesKey
+from collector.result import SeriesKey
 from collector.storage import keys
 from collector.storage.live_codec import decode_latest, decode_series_set
-from collector.storage.summary import ServerSummary, Status
+from collector.summary import ServerSummary, Status
 
 _STATUSES: frozenset[str] = frozenset(get_args(Status))
 
@@ -156,21 +156,6 @@ async def get_server(redis: aioredis.Redis, server_id: str | uuid.UUID) -> Serve
     """One server's live status; None when Redis has none."""
     raw = await redis.get(keys.server_status(server_id))
     return parse_status(str(server_id), raw) if raw is not None else None
-
-
-async def recent_points(
-    redis: aioredis.Redis, server_id: str | uuid.UUID, metric: str, since_s: float
-) -> list[tuple[float, float]]:
-    """(Unix time s, value) of one summary metric from ``since_s`` on, oldest first.
-
-    ``metric`` is one of :data:`collector.storage.keys.METRICS`; anything else raises ValueError.
-    """
-    key = keys.server_metric(server_id, metric)
-    # withscores=True gives (member, score) pairs; the client's return type covers every ZRANGE form.
-    rows = cast(
-        list[tuple[bytes, float]], await redis.zrange(key, since_s, "+inf", byscore=True, withscores=True)
-    )
-    return [(float(score), float(_text(member).partition(":")[2])) for member, score in rows]
 
 
 async def latest_series(redis: aioredis.Redis, identity: str) -> list[tuple[SeriesKey, float, int]]:

@@ -93,8 +93,10 @@ async def migrate(
                     migration.name,
                     migration.checksum,
                 )
-            log.info("migration applied", version=migration.version, migration=migration.name)
+            log.debug("migration applied", version=migration.version, migration=migration.name)
             done.append(migration.version)
+        if done:
+            log.info("schema migrated", applied=len(done), schema_version=done[-1])
         return done
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_ID)

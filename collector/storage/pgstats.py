@@ -1,8 +1,9 @@
 """PostgreSQL health and size figures for ``/api/monitoring/postgres-stats``.
 
 Sizes come from ``pg_total_relation_size`` (heap, TOAST and indexes); row counts are estimates that cost
-nothing to read: the larger of the statistics collector's live-row count and the planner's ``reltuples``
-(either may lag a little behind recent writes). A
+nothing to read: the planner's ``reltuples`` once the table has been analyzed (ANALYZE and autovacuum keep it
+current, and it changes with the transaction that sets it), else the statistics collector's live-row count,
+which backends flush lazily and which can briefly count a moved row twice. A
 partitioned table is reported with the sum of its partitions and the list of them. Bytes per sample of the
 compacted history divides the chunks' size by the exact number of samples they hold (``n_points ×
 n_series`` summed: a scan of the small chunk heaps, not of their payload).
@@ -65,7 +66,8 @@ WITH parents AS (
 )
 SELECT p.relname AS name, p.relkind = 'p' AS partitioned, part.relname AS part_name,
        pg_total_relation_size(coalesce(part.oid, p.oid)) AS bytes,
-       greatest(st.n_live_tup, coalesce(part.reltuples, pc.reltuples), 0)::bigint AS rows
+       CASE WHEN coalesce(part.reltuples, pc.reltuples) >= 0 THEN coalesce(part.reltuples, pc.reltuples)
+            ELSE greatest(coalesce(st.n_live_tup, 0), 0) END::bigint AS rows
 FROM parents p
 JOIN pg_class pc ON pc.oid = p.oid
 LEFT JOIN pg_inherits i ON i.inhparent = p.oid

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,12 +25,13 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from collector.scrape.queue import ResultQueue
-from collector.scrape.result import ScrapeResult
+from collector.backoff import Backoff, RetrySchedule
+from collector.queue import ResultQueue
+from collector.result import ScrapeResult
 from collector.storage.errors import StoreUnavailable
 from collector.storage.history_writer import HistoryWriter
 from collector.storage.live import LiveWriter
-from collector.storage.summary import ServerSummary, Summarizer
+from collector.summary import ServerSummary, Summarizer
 
 log = structlog.get_logger(__name__)
 
@@ -75,14 +75,18 @@ class StoragePipeline:
         self._summarizer = Summarizer()
         self._live_batches: deque[tuple[list[ScrapeResult], Mapping[str, ServerSummary]]] = deque()
         self._live_ready = asyncio.Event()
-        self._live_retry_at = 0.0
-        self._live_backoff_s = self._options.live_backoff_initial_s
-        self.live_error: str | None = None
-        """Why Redis last failed, while the live writer is backing off; None when it is healthy."""
+        self._live_retry = RetrySchedule(
+            Backoff(self._options.live_backoff_initial_s, self._options.live_backoff_max_s)
+        )
         self.live_batches_dropped = 0
         self.results_consumed = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+
+    @property
+    def live_error(self) -> str | None:
+        """Why Redis last failed, while the live writer is backing off; None when it is healthy."""
+        return self._live_retry.error
 
     async def start(self) -> None:
         """Start the history writer and both tasks."""
@@ -135,7 +139,7 @@ class StoragePipeline:
                 self._live_ready.clear()
                 await self._live_ready.wait()
                 continue
-            wait_s = self._live_retry_at - time.monotonic()
+            wait_s = self._live_retry.wait_s()
             if wait_s > 0:
                 # Redis is away: live state of this period is not worth keeping, the next scrapes refill it.
                 self.live_batches_dropped += len(self._live_batches)
@@ -148,16 +152,12 @@ class StoragePipeline:
                     await self._live.write(batch, summaries)
             except (StoreUnavailable, TimeoutError) as exc:
                 self.live_batches_dropped += 1
-                if self.live_error is None:
-                    log.warning("redis unavailable, live state paused", error=str(exc) or type(exc).__name__)
-                self.live_error = str(exc) or type(exc).__name__
-                self._live_retry_at = time.monotonic() + self._live_backoff_s
-                self._live_backoff_s = min(self._live_backoff_s * 2, options.live_backoff_max_s)
+                self._live_retry.failed(exc)
+                if self._live_retry.failures == 1:
+                    log.warning("redis unavailable, live state paused", error=self._live_retry.error)
                 continue
-            if self.live_error is not None:
+            if self._live_retry.succeeded():
                 log.info("redis is back, live state resumed")
-            self.live_error = None
-            self._live_backoff_s = options.live_backoff_initial_s
 
     def _take_live(self) -> tuple[list[ScrapeResult], Mapping[str, ServerSummary]]:
         """The waiting live batches as one (up to ``batch_max_results``): one round trip when Redis lags.

@@ -70,19 +70,6 @@ def bucket_points(points: Iterable[tuple[int, float]], width_ms: int) -> dict[in
     return out
 
 
-def rebucket(buckets: Iterable[tuple[int, Bucket]], width_ms: int) -> dict[int, Bucket]:
-    """Time-ordered buckets of a finer width merged into buckets of ``width_ms``."""
-    out: dict[int, Bucket] = {}
-    for start, bucket in buckets:
-        key = bucket_of(start, width_ms)
-        into = out.get(key)
-        if into is None:
-            out[key] = Bucket(bucket.min, bucket.max, bucket.sum, bucket.count, bucket.last)
-        else:
-            into.merge(bucket)
-    return out
-
-
 @dataclass(frozen=True, slots=True)
 class RolledColumns:
     """One series' buckets as columns, in bucket order: what a rollup row stores per series."""

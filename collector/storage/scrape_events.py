@@ -23,9 +23,10 @@ from datetime import UTC, datetime
 import asyncpg
 import structlog
 
-from collector.scrape.result import ScrapeResult
+from collector.backoff import Backoff, retry
+from collector.result import ScrapeResult
 from collector.storage.events import PendingEvent, record_events
-from collector.storage.summary import ServerSummary
+from collector.summary import ServerSummary
 
 log = structlog.get_logger(__name__)
 
@@ -63,6 +64,7 @@ class ScrapeEventLog:
         self._pending: deque[PendingEvent] = deque()
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._backoff = Backoff(self._options.retry_initial_s, self._options.retry_max_s)
         self.dropped = 0
         """Events dropped because the queue was full while PostgreSQL was away."""
 
@@ -106,25 +108,26 @@ class ScrapeEventLog:
                     await self._write_some()
 
     async def _run(self) -> None:
-        delay_s = self._options.retry_initial_s
         while True:
             if not self._pending:
                 self._ready.clear()
                 await self._ready.wait()
-            try:
-                await self._write_some()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("event log unavailable, events kept", error=str(exc), retry_in_s=delay_s)
-                await asyncio.sleep(delay_s)
-                delay_s = min(self._options.retry_max_s, delay_s * 2)
-            else:
-                delay_s = self._options.retry_initial_s
+            await retry(
+                self._write_some,
+                self._backoff,
+                transient=(OSError, asyncpg.PostgresError, asyncpg.InterfaceError),
+                on_retry=_unavailable,
+            )
 
     async def _write_some(self) -> None:
         batch = [self._pending[i] for i in range(min(len(self._pending), self._options.batch_max))]
         await record_events(self._pool, batch)
         for _ in batch:
             self._pending.popleft()
+
+
+def _unavailable(_attempt: int, exc: Exception, delay_s: float) -> None:
+    log.warning("event log unavailable, events kept", error=str(exc), retry_in_s=delay_s)
 
 
 def _event_of(result: ScrapeResult, before: _Seen | None) -> PendingEvent | None:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from collector.scrape.result import SeriesKey
+from collector.result import SeriesKey
 from collector.storage.partitions import Connection
 
 SETS_PER_TRANSACTION = 50

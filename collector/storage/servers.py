@@ -2,7 +2,7 @@
 
 A server is either *discovered* (the collector's history writer inserts it when it first scrapes a target of
 the target file) or registered through the API (``source = 'api'``). Either way its id is
-:func:`~collector.scrape.result.server_id_for` of its job and address, so the collector's writers and the
+:func:`~collector.result.server_id_for` of its job and address, so the collector's writers and the
 API agree on it without a round trip; that is also why job and address cannot change after registration.
 
 After any change to registered servers the API publishes on
@@ -21,19 +21,32 @@ from uuid import UUID
 
 import asyncpg
 
-from collector.scrape.result import server_id_for
+from collector.hostport import split_host_port
+from collector.result import server_id_for
 
 Source = Literal["discovered", "api"]
 Scheme = Literal["http", "https"]
 
 
 UPDATABLE: Final = frozenset(
-    {"name", "description", "scheme", "metrics_path", "labels", "scrape_interval_s", "enabled"}
+    {
+        "name",
+        "description",
+        "scheme",
+        "metrics_path",
+        "labels",
+        "scrape_interval_s",
+        "scrape_timeout_s",
+        "collectors",
+        "tags",
+        "enabled",
+    }
 )
 """Columns :func:`update_server` may change; job and address are the server's identity and stay."""
 
 _COLUMNS: Final = """id, name, hostname, description, status, created_at, updated_at, last_check, owner_id,
-    job, address, labels, source, scheme, metrics_path, scrape_interval_s, enabled"""
+    job, address, labels, source, scheme, metrics_path, scrape_interval_s, enabled, scrape_timeout_s,
+    collectors, tags"""
 
 
 @dataclass(frozen=True)
@@ -58,6 +71,11 @@ class ServerRecord:
     scrape_interval_s: float | None
     """None: the collector's global scrape interval."""
     enabled: bool
+    scrape_timeout_s: float | None = None
+    """None: the collector's global scrape timeout (never longer than the interval)."""
+    collectors: tuple[str, ...] | None = None
+    """None: every collector the exporter runs; else the ``collect[]`` parameters of each scrape."""
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,6 +92,9 @@ class NewServer:
     scrape_interval_s: float | None = None
     enabled: bool = True
     owner_id: UUID | None = None
+    scrape_timeout_s: float | None = None
+    collectors: tuple[str, ...] | None = None
+    tags: tuple[str, ...] = ()
 
     @property
     def id(self) -> UUID:
@@ -94,11 +115,26 @@ class RegisteredServer:
     labels: dict[str, str]
     scrape_interval_s: float | None
     """None: the collector's global scrape interval."""
+    scrape_timeout_s: float | None = None
+    """None: the collector's global scrape timeout."""
+    collectors: tuple[str, ...] | None = None
+    """None: whatever the exporter serves; else only these collectors (``collect[]``)."""
 
     @property
     def url(self) -> str:
         """The metrics URL."""
         return f"{self.scheme}://{self.address}{self.metrics_path}"
+
+
+@dataclass(frozen=True)
+class ServerAddress:
+    """Where a server of the table is scraped (its job and address), for registration's duplicate check."""
+
+    id: UUID
+    job: str
+    address: str
+    scheme: str
+    source: Source
 
 
 class ServerExistsError(Exception):
@@ -136,13 +172,14 @@ def _record(row: asyncpg.Record) -> ServerRecord:
         metrics_path=row["metrics_path"],
         scrape_interval_s=row["scrape_interval_s"],
         enabled=row["enabled"],
+        scrape_timeout_s=row["scrape_timeout_s"],
+        collectors=_names(row["collectors"]),
+        tags=tuple(row["tags"]),
     )
 
 
-def _hostname(address: str) -> str:
-    """The host part of ``host:port`` or ``[ipv6]:port``, for the seed's ``hostname`` column."""
-    host = address.rsplit(":", 1)[0] if ":" in address and not address.endswith("]") else address
-    return host.strip("[]")
+def _names(value: list[str] | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(value)
 
 
 async def list_servers(
@@ -182,12 +219,13 @@ async def create_server(pool: asyncpg.Pool, server: NewServer, *, grant_owner: b
         try:
             row = await conn.fetchrow(
                 f"""INSERT INTO servers (id, name, hostname, description, owner_id, job, address, labels,
-                                         source, scheme, metrics_path, scrape_interval_s, enabled)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, 'api', $9, $10, $11, $12)
+                                         source, scheme, metrics_path, scrape_interval_s, enabled,
+                                         scrape_timeout_s, collectors, tags)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, 'api', $9, $10, $11, $12, $13, $14, $15)
                     RETURNING {_COLUMNS}""",  # noqa: S608 - constant column list
                 server.id,
                 server.name,
-                _hostname(server.address),
+                split_host_port(server.address)[0],
                 server.description,
                 server.owner_id,
                 server.job,
@@ -197,6 +235,9 @@ async def create_server(pool: asyncpg.Pool, server: NewServer, *, grant_owner: b
                 server.metrics_path,
                 server.scrape_interval_s,
                 server.enabled,
+                server.scrape_timeout_s,
+                None if server.collectors is None else list(server.collectors),
+                list(server.tags),
             )
         except asyncpg.UniqueViolationError:
             # The primary key or UNIQUE (job, address): both mean this target is already a server.
@@ -227,7 +268,11 @@ async def update_server(
     values: list[object] = []
     for name in names:
         value = fields[name]
-        values.append(json.dumps(dict(value)) if name == "labels" and isinstance(value, Mapping) else value)
+        if name == "labels" and isinstance(value, Mapping):
+            value = json.dumps(dict(value))
+        elif isinstance(value, tuple):
+            value = list(value)  # text[] columns: asyncpg takes lists
+        values.append(value)
     # Column names come from UPDATABLE only, never from the caller's text.
     assignments = ", ".join(
         f"{name} = ${i}{'::jsonb' if name == 'labels' else ''}" for i, name in enumerate(names, start=2)
@@ -250,7 +295,9 @@ async def delete_server(pool: asyncpg.Pool, server_id: UUID) -> bool:
 async def registered_targets(pool: asyncpg.Pool) -> list[RegisteredServer]:
     """The enabled servers registered through the API, for the collector to scrape, by job and address."""
     rows = await pool.fetch(
-        """SELECT id, name, job, address, scheme, metrics_path, labels, scrape_interval_s FROM servers
+        """SELECT id, name, job, address, scheme, metrics_path, labels, scrape_interval_s, scrape_timeout_s,
+                  collectors
+           FROM servers
            WHERE source = 'api' AND enabled ORDER BY job, address"""
     )
     return [
@@ -263,6 +310,17 @@ async def registered_targets(pool: asyncpg.Pool) -> list[RegisteredServer]:
             metrics_path=r["metrics_path"],
             labels=_labels(r["labels"]),
             scrape_interval_s=r["scrape_interval_s"],
+            scrape_timeout_s=r["scrape_timeout_s"],
+            collectors=_names(r["collectors"]),
         )
         for r in rows
     ]
+
+
+async def server_addresses(pool: asyncpg.Pool) -> list[ServerAddress]:
+    """Every server with a job and an address, registered or discovered."""
+    rows = await pool.fetch(
+        """SELECT id, job, address, scheme, source FROM servers
+           WHERE job IS NOT NULL AND address IS NOT NULL"""
+    )
+    return [ServerAddress(r["id"], r["job"], r["address"], r["scheme"], r["source"]) for r in rows]

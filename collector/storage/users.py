@@ -7,6 +7,7 @@ from typing import Literal
 from uuid import UUID
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 Role = Literal["admin", "operator", "viewer"]
 ROLES: tuple[Role, ...] = ("admin", "operator", "viewer")
@@ -26,15 +27,25 @@ class UserExistsError(Exception):
     """The username is taken."""
 
 
-async def create_user(pool: asyncpg.Pool, username: str, password_hash: str, role: Role) -> User:
-    """Insert a user; raises :class:`UserExistsError` when the name is taken."""
+async def create_user(
+    db: asyncpg.Pool | asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record],
+    username: str,
+    password_hash: str,
+    role: Role,
+    *,
+    must_change_password: bool = False,
+) -> User:
+    """Insert a user through ``db`` (the pool, or a connection in a transaction) who must replace the
+    password at first login when ``must_change_password``; raises :class:`UserExistsError` when the name is
+    taken."""
     try:
-        row = await pool.fetchrow(
-            """INSERT INTO users (username, password_hash, role) VALUES ($1, $2, $3)
+        row = await db.fetchrow(
+            """INSERT INTO users (username, password_hash, role, must_change_password) VALUES ($1, $2, $3, $4)
                RETURNING id, username, role, disabled""",
             username,
             password_hash,
             role,
+            must_change_password,
         )
     except asyncpg.UniqueViolationError:
         raise UserExistsError(username) from None

@@ -38,9 +38,10 @@ from pathlib import Path
 
 import asyncpg
 
-from collector.scrape.result import ScrapeResult, SeriesKey, TargetInfo, server_id_for
+from collector.matchers import Matcher
+from collector.result import ScrapeResult, SeriesKey, TargetInfo, server_id_for
 from collector.storage.history import StatsValues
-from collector.storage.history_read import Matcher, series_range, server_history
+from collector.storage.history_read import series_range, server_history
 from collector.storage.history_writer import HistoryWriter, WriterConfig
 from collector.storage.maintenance import HistoryConfig, rollup_server_stats, run_maintenance
 from collector.storage.migrate import migrate
@@ -305,8 +306,8 @@ async def bench_series_reads(pool: asyncpg.Pool, n_series: int, end: datetime) -
     print(
         f"  maintenance compacted {report.dirty_target_hours} late target-hours in {report.duration_s:.1f} s"
     )
-    one = [Matcher("instance", "=", info.instance), Matcher("index", "=", "7")]
-    every = [Matcher("instance", "=", info.instance)]
+    one = [Matcher(name="instance", op="=", value=info.instance), Matcher(name="index", op="=", value="7")]
+    every = [Matcher(name="instance", op="=", value=info.instance)]
     for label, matchers, step in (
         ("1 series, 24 h at 1 min (chunks)   ", one, 60),
         ("1 series, 24 h at 5 min (rollups)  ", one, 300),

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from collector.scrape.result import Labels, ScrapeResult, SeriesKey, TargetInfo, server_id_for
+from collector.result import Labels, ScrapeResult, SeriesKey, TargetInfo, server_id_for
 from collector.storage.live import LiveWriter
-from collector.storage.summary import Summarizer
+from collector.summary import Summarizer
 
 INTERVAL_S = 15.0
 CLAIM_KEY = "openmanager:test-claim:{db}"

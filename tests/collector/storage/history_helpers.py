@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from collector.scrape.result import ScrapeResult, SeriesKey, TargetInfo, server_id_for
+from collector.result import ScrapeResult, SeriesKey, TargetInfo, server_id_for
 from collector.storage.history import StatsValues
 from collector.storage.migrate import migrate
 
@@ -112,3 +112,20 @@ async def write_hours(
     async with pool.acquire() as conn:
         await store.write(conn, batch)
     return len(results)
+
+
+async def write_results(pool: asyncpg.Pool, results: Sequence[ScrapeResult]) -> None:
+    """Write ``results`` through the history write path as one batch (without summaries)."""
+    from collector.storage.history import (  # noqa: PLC0415
+        HistoryBatch,
+        HistoryStore,
+        SetDigests,
+        batch_from_results,
+    )
+
+    batch = HistoryBatch()
+    digests = SetDigests()
+    for r in results:
+        batch.extend(batch_from_results([r], {}, digests))
+    async with pool.acquire() as conn:
+        await HistoryStore().write(conn, batch)

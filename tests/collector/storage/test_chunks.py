@@ -11,11 +11,9 @@ from hypothesis import strategies as st
 
 from collector.storage.chunks import (
     decode_column,
-    decode_matrix_column,
     decode_streams,
     decode_timestamps,
     encode_column,
-    encode_matrix,
     encode_streams,
     encode_timestamps,
 )
@@ -72,13 +70,6 @@ def test_timestamps_round_trip_and_regular_ones_cost_almost_nothing() -> None:
     encoded = encode_timestamps(stamps)
     assert decode_timestamps(encoded, 240) == stamps
     assert len(encoded) < 30
-
-
-def test_matrix_columns_are_read_one_by_one() -> None:
-    columns = [[float(i * j) for i in range(50)] for j in range(10)]
-    payload, offsets = encode_matrix(columns)
-    assert len(offsets) == 11
-    assert [decode_matrix_column(payload, offsets, j, 50) for j in range(10)] == columns
 
 
 def test_streams_back_to_back_decode_with_their_lengths() -> None:

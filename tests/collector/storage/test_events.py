@@ -9,16 +9,20 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from collector.settings import Settings
+from collector.alerts.notify.notifier import EVENT_SOURCE as NOTIFY_SOURCE
+from collector.alerts.persistence import EVENT_SOURCE as ALERTS_SOURCE
+from collector.config.settings import Settings
 from collector.storage.connections import open_stores
 from collector.storage.events import (
     Level,
     PendingEvent,
+    is_system_source,
     levels_at_least,
     query_events,
     record_event,
     record_events,
 )
+from collector.storage.scrape_events import SOURCE as SCRAPE_SOURCE
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -169,3 +173,19 @@ async def test_record_events_writes_a_batch_at_its_own_times_and_nulls_unknown_s
 async def test_record_events_refuses_an_unknown_level(pool: asyncpg.Pool) -> None:
     with pytest.raises(ValueError, match="unknown event level"):
         await record_events(pool, [PendingEvent(T0, "loud", "scrape", "x")])  # type: ignore[arg-type]
+
+
+def test_the_sources_the_service_writes_under_are_reserved() -> None:
+    for source in (SCRAPE_SOURCE, ALERTS_SOURCE, NOTIFY_SOURCE):
+        assert is_system_source(source) and is_system_source(f"{source}.sub")
+    assert not is_system_source("deploy") and not is_system_source(f"{ALERTS_SOURCE}-report")
+
+
+async def test_posted_by_is_stored_and_filters_posted_from_own_events(pool: asyncpg.Pool) -> None:
+    own = await record_event(pool, "info", "scrape", "up again")
+    posted = await record_event(pool, "info", "deploy", "release", posted_by="alice")
+    assert own.posted_by is None and posted.posted_by == "alice"
+    assert [e.id for e in (await query_events(pool, posted=True))[0]] == [posted.id]
+    assert [e.id for e in (await query_events(pool, posted=False))[0]] == [own.id]
+    both, total = await query_events(pool)
+    assert total == 2 and {e.posted_by for e in both} == {None, "alice"}

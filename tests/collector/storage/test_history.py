@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -12,11 +13,10 @@ from collector.storage.history import (
     SetDigests,
     StatsValues,
     batch_from_results,
-    instance_host,
     ms_to_datetime,
 )
 from collector.storage.raw_codec import unpack_values
-from collector.storage.summary import ServerSummary
+from collector.summary import ServerSummary
 from tests.collector.storage.history_helpers import T0_MS, migrated_pool, result, stats, target
 
 
@@ -102,6 +102,28 @@ async def test_a_server_registered_under_another_id_keeps_history_but_gets_no_st
         assert (outcome.rows_written, outcome.stats_written) == (1, 0)
 
 
+async def test_a_server_row_made_before_the_first_write_gets_the_scrape_status(fresh_pg_dsn: str) -> None:
+    t, other = target(1), target(2)
+    async with migrated_pool(fresh_pg_dsn) as pool, pool.acquire() as conn:
+        # Made by an alert about the target before its first scrape was written: no status, no last check.
+        await conn.execute(
+            "INSERT INTO servers (id, name, hostname, job, address) VALUES ($1, 'x', 'x', $2, $3)",
+            t.server_id,
+            t.job,
+            t.instance,
+        )
+        failed = replace(result(other, T0_MS, [0.0]), error="connection refused", error_reason="connect")
+        results = [result(t, T0_MS, [1.0]), failed]
+        batch = batch_from_results(results, {t.server_id: stats(5.0)}, SetDigests())
+        outcome = await HistoryStore().write(conn, batch)
+        assert (outcome.rows_written, outcome.stats_written) == (2, 1)
+        rows = await conn.fetch("SELECT id, name, status, last_check FROM servers ORDER BY name")
+        assert [(r["id"], r["name"], r["status"], r["last_check"]) for r in rows] == [
+            (other.server_id, "host-2.example", "down", ms_to_datetime(T0_MS)),
+            (t.server_id, "x", "up", ms_to_datetime(T0_MS)),
+        ]
+
+
 async def test_a_changed_series_set_gets_a_new_set_row(fresh_pg_dsn: str) -> None:
     t = target(1)
     digests = SetDigests()
@@ -112,13 +134,6 @@ async def test_a_changed_series_set_gets_a_new_set_row(fresh_pg_dsn: str) -> Non
         sets = await conn.fetch("SELECT n_series FROM series_sets ORDER BY id")
         assert [r["n_series"] for r in sets] == [2, 3]
         assert await conn.fetchval("SELECT count(*) FROM series") == 3
-
-
-def test_instance_host_strips_port_and_brackets() -> None:
-    assert instance_host("web-1:9100") == "web-1"
-    assert instance_host("[::1]:9100") == "::1"
-    assert instance_host("web-1") == "web-1"
-    assert instance_host("fe80::1") == "fe80::1"
 
 
 def test_the_summary_of_a_scrape_fills_its_server_stats_row() -> None:

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
+from collector.matchers import Matcher
 from collector.storage.history_read import (
-    Matcher,
     TooManySeriesError,
     matchers_sql,
     series_range,
@@ -49,29 +49,42 @@ async def test_series_are_selected_by_label_matchers(fresh_pg_dsn: str) -> None:
             found = await series_range(pool, matchers, T0, end, 60)
             return sorted((s.metric, s.labels.get("cpu"), s.labels["job"]) for s in found)
 
-        assert await select(Matcher("__name__", "=", "up")) == [("up", None, "db"), ("up", None, "node")]
-        assert await select(Matcher("job", "=", "db"), Matcher("__name__", "!=", "up")) == [
+        assert await select(Matcher(name="__name__", op="=", value="up")) == [
+            ("up", None, "db"),
+            ("up", None, "node"),
+        ]
+        assert await select(
+            Matcher(name="job", op="=", value="db"), Matcher(name="__name__", op="!=", value="up")
+        ) == [
             ("node_cpu_seconds_total", "1", "db"),
             ("node_cpu_seconds_total", "2", "db"),
             ("node_cpu_seconds_total", "3", "db"),
         ]
-        assert await select(Matcher("job", "=", "node"), Matcher("cpu", "=~", "1|3")) == [
+        assert await select(
+            Matcher(name="job", op="=", value="node"), Matcher(name="cpu", op="=~", value="1|3")
+        ) == [
             ("node_cpu_seconds_total", "1", "node"),
             ("node_cpu_seconds_total", "3", "node"),
         ]
-        assert await select(Matcher("job", "=", "node"), Matcher("cpu", "!~", "[12]")) == [
+        assert await select(
+            Matcher(name="job", op="=", value="node"), Matcher(name="cpu", op="!~", value="[12]")
+        ) == [
             ("node_cpu_seconds_total", "3", "node"),
             ("up", None, "node"),
         ]
         # An empty value matches series without the label, as in Prometheus.
-        assert await select(Matcher("cpu", "=", ""), Matcher("__name__", "=~", "u.")) == [
+        assert await select(
+            Matcher(name="cpu", op="=", value=""), Matcher(name="__name__", op="=~", value="u.")
+        ) == [
             ("up", None, "db"),
             ("up", None, "node"),
         ]
-        assert await select(Matcher("__name__", "=~", "cpu")) == []  # regexes are anchored
-        found = await series_range(pool, [Matcher("__name__", "=", "up")], T0, end, 60)
+        assert await select(Matcher(name="__name__", op="=~", value="cpu")) == []  # regexes are anchored
+        found = await series_range(pool, [Matcher(name="__name__", op="=", value="up")], T0, end, 60)
         assert [v for _, v in found[0].points] == [1.0] * 5
-        one = await series_range(pool, [Matcher("__name__", "=", "up")], T0, end, 60, server_id=b.server_id)
+        one = await series_range(
+            pool, [Matcher(name="__name__", op="=", value="up")], T0, end, 60, server_id=b.server_id
+        )
         assert [(s.metric, s.labels["job"]) for s in one] == [("up", "db")], "one server's series only"
 
 
@@ -80,7 +93,12 @@ async def test_a_query_selecting_too_many_series_is_refused(fresh_pg_dsn: str) -
         await write_hours(pool, [target(1)], T0_MS, 1 / 60, n_series=10)
         with pytest.raises(TooManySeriesError, match="more than 5 series"):
             await series_range(
-                pool, [Matcher("job", "=", "node")], T0, T0 + timedelta(minutes=1), 15, max_series=5
+                pool,
+                [Matcher(name="job", op="=", value="node")],
+                T0,
+                T0 + timedelta(minutes=1),
+                15,
+                max_series=5,
             )
 
 
@@ -103,12 +121,20 @@ async def test_bad_ranges_are_refused(
 @pytest.mark.parametrize(
     ("matcher", "condition", "params"),
     [
-        (Matcher("__name__", "=", "up"), "s.metric = $1", ["up"]),
-        (Matcher("__name__", "=~", "node_.*"), "s.metric ~ $1", ["^(?:node_.*)$"]),
-        (Matcher("job", "=", "node"), "s.labels @> jsonb_build_object($1::text, $2::text)", ["job", "node"]),
-        (Matcher("job", "!=", "node"), "coalesce(s.labels ->> $1, '') <> $2", ["job", "node"]),
-        (Matcher("job", "=", ""), "coalesce(s.labels ->> $1, '') = $2", ["job", ""]),
-        (Matcher("job", "!~", "a|b"), "coalesce(s.labels ->> $1, '') !~ $2", ["job", "^(?:a|b)$"]),
+        (Matcher(name="__name__", op="=", value="up"), "s.metric = $1", ["up"]),
+        (Matcher(name="__name__", op="=~", value="node_.*"), "s.metric ~ $1", ["^(?:node_.*)$"]),
+        (
+            Matcher(name="job", op="=", value="node"),
+            "s.labels @> jsonb_build_object($1::text, $2::text)",
+            ["job", "node"],
+        ),
+        (Matcher(name="job", op="!=", value="node"), "coalesce(s.labels ->> $1, '') <> $2", ["job", "node"]),
+        (Matcher(name="job", op="=", value=""), "coalesce(s.labels ->> $1, '') = $2", ["job", ""]),
+        (
+            Matcher(name="job", op="!~", value="a|b"),
+            "coalesce(s.labels ->> $1, '') !~ $2",
+            ["job", "^(?:a|b)$"],
+        ),
     ],
 )
 def test_matchers_become_parameterised_sql(matcher: Matcher, condition: str, params: list[str]) -> None:

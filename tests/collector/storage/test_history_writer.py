@@ -9,7 +9,7 @@ import asyncpg
 import pgserver
 import pytest
 
-from collector.scrape.result import ScrapeResult
+from collector.result import ScrapeResult
 from collector.storage.batch_codec import decode_batch
 from collector.storage.history_writer import HistoryWriter, WriterConfig
 from collector.storage.raw_codec import unpack_values
@@ -221,7 +221,7 @@ async def test_replay_completes_records_whose_definitions_an_earlier_record_held
     writer.spool.ack(head[0])
     async with migrated_pool(fresh_pg_dsn) as pool:
         writer._pool = pool  # the database is back: same process, same memory of the definitions
-        writer._retry_at = 0.0
+        writer._retry.retry_now()
         await eventually(lambda: writer.health().status == "ok", timeout_s=20)
         await writer.close()
         assert await pool.fetchval("SELECT count(*) FROM history_raw") == 4

@@ -13,8 +13,9 @@ SERVER = uuid.UUID("0f6c3c1e-4d2b-5a7e-9c1d-2b3a4c5d6e7f")
 
 
 def test_seed_keys_keep_their_public_names() -> None:
-    assert keys.server_status(SERVER) == f"server:{SERVER}:status"
-    assert keys.server_metric(SERVER, "cpu") == f"server:{SERVER}:metrics:cpu"
+    # The braces are the seed's placeholder made literal: a Redis Cluster hash tag, one slot per server.
+    assert keys.server_status(SERVER) == f"server:{{{SERVER}}}:status"
+    assert keys.server_metric(SERVER, "cpu") == f"server:{{{SERVER}}}:metrics:cpu"
     assert keys.ALERTS_ACTIVE == "alerts:active"
 
 
@@ -35,8 +36,14 @@ def test_unknown_metric_is_refused_with_the_choices(metric: str) -> None:
 
 
 def test_latest_and_series_set_keys() -> None:
-    assert keys.target_latest("3b5d0c8e9f2a4b61") == "target:3b5d0c8e9f2a4b61:latest"
+    assert keys.target_latest("3b5d0c8e9f2a4b61") == "target:{3b5d0c8e9f2a4b61}:latest"
     assert keys.series_set("a1b2") == "seriesset:a1b2"
+
+
+def test_cluster_keys_share_one_hash_tag() -> None:
+    names = [keys.CLUSTER_MEMBERS, keys.CLUSTER_INFO, keys.lease("maintenance"), keys.fence("maintenance")]
+    assert all(name.startswith("{openmanager:cluster}:") for name in names)
+    assert len(set(names)) == len(names)
 
 
 def test_indexes_and_channels_are_distinct_names() -> None:

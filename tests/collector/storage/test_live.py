@@ -15,13 +15,14 @@ from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from collector.scrape.result import ScrapeResult
+from collector.result import ScrapeResult
 from collector.storage import keys
 from collector.storage.errors import StoreUnavailable
 from collector.storage.live import LiveWriter
 from collector.storage.live_codec import decode_latest, decode_series_set
-from collector.storage.summary import ServerSummary, Summarizer, Thresholds
-from tests.collector.storage.test_summary import (
+from collector.storage.redis_cluster import new_client
+from collector.summary import ServerSummary, Summarizer, Thresholds
+from tests.collector.test_summary import (
     TARGET,
     exporter_gauges,
     failed_result,
@@ -34,10 +35,14 @@ T0 = 1_700_000_000.0
 SERVER = str(TARGET.server_id)
 
 
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    """A client on this run's own Redis database, emptied before and after each test."""
-    client = aioredis.Redis.from_url(redis_url)
+@pytest.fixture(params=["redis", "cluster"])
+async def redis(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    """A client on this run's own Redis database, or on its Redis Cluster (where the writer sends a
+    pipeline instead of its script), emptied before and after each test."""
+    if request.param == "cluster":
+        client = new_client(request.getfixturevalue("redis_cluster_url"))
+    else:
+        client = aioredis.Redis.from_url(redis_url)
     await client.flushdb()
     try:
         yield client
@@ -178,8 +183,11 @@ async def test_status_lost_in_redis_is_announced_again_and_rewritten(
     redis: aioredis.Redis, listen: Subscribe
 ) -> None:
     write = summarized(LiveWriter(redis))
-    await write([_host(T0)])
+    # Subscribed before the first write, whose announcement is drained: on a cluster a message published
+    # just before a subscription may still reach it (the nodes forward publications over their bus).
     pubsub = await listen(keys.channel(keys.EVENTS_STATUS, redis))
+    await write([_host(T0)])
+    assert [(e["previous"], e["status"]) for e in await _drain(pubsub)] == [(None, "up")]
     await redis.flushdb()
     result = _host(T0 + 15)
     await write([result])
@@ -191,8 +199,10 @@ async def test_status_lost_in_redis_is_announced_again_and_rewritten(
 
 
 async def test_a_collector_restart_announces_no_change(redis: aioredis.Redis, listen: Subscribe) -> None:
-    await summarized(LiveWriter(redis))([_host(T0)])
+    # Subscribed before the first collector's write and its announcement drained, for the reason above.
     pubsub = await listen(keys.channel(keys.EVENTS_STATUS, redis))
+    await summarized(LiveWriter(redis))([_host(T0)])
+    assert [(e["previous"], e["status"]) for e in await _drain(pubsub)] == [(None, "up")]
     await summarized(LiveWriter(redis))([_host(T0 + 15)])
     assert await _drain(pubsub) == []
 

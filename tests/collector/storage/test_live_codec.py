@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from collector.storage.live_codec import decode_latest, decode_series_set, encode_latest, encode_series_set
-from tests.collector.storage.test_summary import make_result, node_samples
+from tests.collector.test_summary import make_result, node_samples
 
 T0 = 1_700_000_000.0
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from collector.scrape.result import ScrapeResult, TargetInfo
+from collector.result import ScrapeResult, TargetInfo
 from collector.storage import keys
 from collector.storage.live import LiveWriter
 from collector.storage.live_codec import encode_series_set
@@ -17,12 +17,11 @@ from collector.storage.live_read import (
     latest_series,
     list_servers,
     parse_status,
-    recent_points,
     redis_stats,
 )
-from collector.storage.summary import ServerSummary
+from collector.summary import ServerSummary
 from tests.collector.storage.test_live import summarized
-from tests.collector.storage.test_summary import (
+from tests.collector.test_summary import (
     exporter_gauges,
     failed_result,
     make_result,
@@ -142,19 +141,6 @@ def test_status_json_round_trips_through_to_dict() -> None:
 def test_unreadable_status_is_skipped_or_unknown(raw: bytes, status: str | None) -> None:
     server = parse_status("s1", raw)
     assert (server.status if server is not None else None) == status
-
-
-async def test_recent_points_since_a_time_oldest_first(redis: aioredis.Redis) -> None:
-    write = summarized(LiveWriter(redis))
-    for offset, cpu in ((0, 10.0), (15, 20.5), (30, 30.0)):
-        await write([_host(WEB, T0 + offset, cpu=cpu)])
-    assert await recent_points(redis, WEB.server_id, "cpu", T0 + 15) == [(T0 + 15, 20.5), (T0 + 30, 30.0)]
-    assert await recent_points(redis, str(WEB.server_id), "network_rx", T0) == [
-        (T0 + 15, 0.0),
-        (T0 + 30, 0.0),
-    ]
-    with pytest.raises(ValueError, match="unknown metric"):
-        await recent_points(redis, WEB.server_id, "load1", T0)
 
 
 async def test_latest_series_round_trips_every_series(redis: aioredis.Redis) -> None:

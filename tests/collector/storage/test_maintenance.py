@@ -6,13 +6,14 @@ import asyncio
 import math
 from datetime import datetime, timedelta
 
-from collector.storage.history_read import Matcher, SeriesPoints, series_range
+from collector.matchers import Matcher
+from collector.storage.history_read import SeriesPoints, series_range
 from collector.storage.maintenance import HistoryConfig, run_maintenance
 from collector.storage.rollups import Aggregate
 from tests.collector.storage.history_helpers import T0, T0_MS, migrated_pool, result, target, write_hours
 
 CONFIG = HistoryConfig()
-ALL = [Matcher("job", "=", "node")]
+ALL = [Matcher(name="job", op="=", value="node")]
 
 
 async def test_maintenance_creates_partitions_ahead_and_moves_stray_rows_into_them(fresh_pg_dsn: str) -> None:
@@ -84,7 +85,9 @@ async def test_late_rows_are_compacted_again(fresh_pg_dsn: str) -> None:
         report = await run_maintenance(pool, CONFIG, now=T0 + timedelta(hours=1, minutes=20))
         assert report.dirty_target_hours == 1
         assert await pool.fetchval("SELECT count(*) FROM history_dirty") == 0
-        points = await series_range(pool, [Matcher("__name__", "=", "up")], T0, T0 + timedelta(hours=1), 15)
+        points = await series_range(
+            pool, [Matcher(name="__name__", op="=", value="up")], T0, T0 + timedelta(hours=1), 15
+        )
         assert len(points[0].points) == 240
         assert points[0].points[0][0] == T0
 

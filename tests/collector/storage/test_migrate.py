@@ -84,3 +84,38 @@ async def test_raw_values_stored_as_arrays_are_converted_to_packed_bytes(fresh_p
         assert struct.pack(">d", stored[0][3]) == bytes.fromhex("7ff0000000000002")
     finally:
         await conn.close()
+
+
+async def test_api_tokens_without_an_expiry_get_one_and_expiry_becomes_required(fresh_pg_dsn: str) -> None:
+    conn = await asyncpg.connect(fresh_pg_dsn)
+    try:
+        await migrate(conn, up_to=9)
+        user = await conn.fetchval(
+            "INSERT INTO users (username, password_hash, role) VALUES ('t', 'x', 'admin') RETURNING id"
+        )
+        for name, revoked in (("live", None), ("revoked", "2020-01-01T00:00:00Z")):
+            await conn.execute(
+                """INSERT INTO api_tokens (user_id, name, token_hash, role, revoked_at)
+                   VALUES ($1, $2, $2, 'admin', $3::text::timestamptz)""",
+                user,
+                name,
+                revoked,
+            )
+        await migrate(conn)
+        rows = {
+            r["name"]: r
+            for r in await conn.fetch(
+                """SELECT name, expires_at - now() AS left, expires_at = revoked_at AS at_revocation
+                   FROM api_tokens"""
+            )
+        }
+        assert abs(rows["live"]["left"].days - 90) <= 1
+        assert rows["revoked"]["at_revocation"]
+        with pytest.raises(asyncpg.NotNullViolationError):
+            await conn.execute(
+                "INSERT INTO api_tokens (user_id, name, token_hash, role) VALUES ($1, 'n', 'n', 'admin')",
+                user,
+            )
+        assert await conn.fetchval("SELECT must_change_password FROM users WHERE id = $1", user) is False
+    finally:
+        await conn.close()

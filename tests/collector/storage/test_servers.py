@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from collector.scrape.result import server_id_for
-from collector.settings import Settings
+from collector.config.settings import Settings
+from collector.result import server_id_for
 from collector.storage.connections import open_stores
 from collector.storage.servers import (
     NewServer,
@@ -129,3 +129,20 @@ async def test_registered_targets_are_the_enabled_api_rows(pool: asyncpg.Pool) -
     )
     targets = await registered_targets(pool)
     assert [(t.id, t.url, t.scrape_interval_s) for t in targets] == [(scraped.id, "https://s:9100/m", 15.0)]
+
+
+async def test_monitoring_settings_are_stored_edited_and_handed_to_the_collector(pool: asyncpg.Pool) -> None:
+    name = job()
+    record = await create_server(
+        pool, NewServer("s", "s:9100", job=name, scrape_timeout_s=3.0, collectors=("cpu",), tags=("db", "eu"))
+    )
+    assert (record.scrape_timeout_s, record.collectors, record.tags) == (3.0, ("cpu",), ("db", "eu"))
+    updated = await update_server(
+        pool, record.id, {"scrape_timeout_s": None, "collectors": ("cpu", "memory"), "tags": ()}
+    )
+    assert updated is not None
+    assert (updated.scrape_timeout_s, updated.collectors, updated.tags) == (None, ("cpu", "memory"), ())
+    (target,) = [t for t in await registered_targets(pool) if t.job == name]
+    assert (target.scrape_timeout_s, target.collectors) == (None, ("cpu", "memory"))
+    cleared = await update_server(pool, record.id, {"collectors": None, "scrape_timeout_s": 4.0})
+    assert cleared is not None and (cleared.collectors, cleared.scrape_timeout_s) == (None, 4.0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from collector.settings import Settings
+from collector.config.settings import Settings
 from collector.storage.connections import open_stores
 from collector.storage.users import UserExistsError, count_users, create_user
 

@@ -1,0 +1,299 @@
+"""The rows behind :mod:`collector.storage.samples_read`: which series sets a range uses, where the selected
+series sit in them, and the bytes of those series in chunk rows and raw rows, in two statements.
+
+A range reads three tiers (`Spans`): chunks by their start hour, raw rows, and the raw rows of the dirty
+hours inside the chunk span (late rows for compacted hours). The first statement (:func:`read_layouts`) finds
+the series sets the range's rows use (a target whose series change often makes many sets; looking only at
+the ones the range uses keeps a query's cost with its range) and the positions of the selected series in
+them. The second (:func:`read_pieces`) reads every tier at once (``UNION ALL``): of a chunk row only the
+span of the selected columns, of a raw row only the byte runs of the selected positions (consecutive
+positions in one run, runs stitched with ``string_agg``). Both statements have a fixed text, so each
+connection prepares them once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import numpy as np
+from numpy.typing import NDArray
+
+from collector.storage.column_cache import COLUMNS
+from collector.storage.partitions import Connection
+
+Ints = NDArray[np.int64]
+Floats = NDArray[np.float64]
+
+RUN_GAP = 16
+"""Selected positions of a set closer than this are read as one run (the values between cost 8 bytes each)."""
+_NEVER = datetime(1970, 1, 1, tzinfo=UTC)
+_EMPTY = (_NEVER, _NEVER - timedelta(seconds=1))
+"""A span no row is in: the statements take every tier's bounds, an unused tier gets this one."""
+
+
+class SampleLimitError(Exception):
+    """A read would hold more samples than the caller's budget."""
+
+
+@dataclass(frozen=True)
+class Spans:
+    """What a range reads: chunks by start hour and raw rows (None: that tier is not read), and the
+    (server, hour) pairs of dirty hours in the chunk span, whose raw rows are read too."""
+
+    chunks: tuple[datetime, datetime] | None
+    raw: tuple[datetime, datetime] | None
+    dirty: tuple[tuple[UUID, datetime], ...] = ()
+
+    @classmethod
+    def of(
+        cls,
+        start: datetime,
+        end: datetime,
+        compacted_until: datetime,
+        dirty: Iterable[tuple[UUID, datetime]] = (),
+    ) -> Spans:
+        """The spans of ``[start, end]`` with chunks written up to ``compacted_until``; ``dirty`` lists the
+        (server, hour) pairs of ``history_dirty`` (those outside the chunk span are left out)."""
+        # The hour before the watermark may be mid-compaction (the watermark moves first): read it both ways.
+        raw_from = max(start, compacted_until - timedelta(hours=1))
+        raw = (raw_from, end) if raw_from <= end else None
+        if start >= compacted_until:
+            return cls(None, raw)
+        first_hour = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        hours = tuple(sorted((s, h) for s, h in dirty if first_hour <= h <= raw_from))
+        return cls((first_hour, min(end, compacted_until)), raw, hours)
+
+    def params(self) -> list[object]:
+        """``$2``-``$5`` of the statements (the chunk and raw bounds), then ``$6`` and ``$7`` (the dirty
+        servers and hours) when there are dirty hours."""
+        bounds: list[object] = [*(self.chunks or _EMPTY), *(self.raw or _EMPTY)]
+        if self.dirty:
+            bounds += [[s for s, _ in self.dirty], [h for _, h in self.dirty]]
+        return bounds
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """The statements' texts, without or with the branches of dirty hours (their usual absence keeps the
+    plans small: a join on raw rows by hour cannot prune the hourly partitions when planning)."""
+
+    active: str
+    layout: str
+    pieces: str
+
+
+_DIRTY = """dirty AS (SELECT * FROM unnest($6::uuid[], $7::timestamptz[]) AS d(server_id, hour)
+                 WHERE d.server_id = ANY($1::uuid[])),"""
+_DIRTY_SETS = """UNION
+           SELECT r.series_set_id FROM dirty d
+           JOIN history_raw r
+             ON r.server_id = d.server_id AND r.ts >= d.hour AND r.ts < d.hour + interval '1 hour'"""
+_DIRTY_ROWS = """UNION ALL
+        SELECT r.server_id, r.ts, r.series_set_id, r.vals FROM dirty d
+        JOIN history_raw r
+          ON r.server_id = d.server_id AND r.ts >= d.hour AND r.ts <= d.hour + interval '1 hour'"""
+
+
+def _statements(dirty: bool) -> _Statements:
+    n = 8 if dirty else 6
+    tiers = _DIRTY if dirty else ""
+    active = f"""
+active AS (SELECT series_set_id AS id FROM history_chunks
+           WHERE server_id = ANY($1::uuid[]) AND start_ts >= $2 AND start_ts <= $3
+           UNION
+           SELECT series_set_id FROM history_raw WHERE server_id = ANY($1::uuid[]) AND ts >= $4 AND ts <= $5
+           {_DIRTY_SETS if dirty else ""})"""  # noqa: S608 - constants only
+    layout = f"""
+WITH {tiers} {active}
+SELECT ss.id AS set_id, ss.server_id, p.series_id, p.pos::int AS pos
+FROM series_sets ss
+CROSS JOIN LATERAL unnest(ss.series_ids) WITH ORDINALITY AS p(series_id, pos)
+JOIN unnest(${n}::bigint[], ${n + 1}::uuid[]) AS w(id, server_id)
+  ON w.id = p.series_id AND w.server_id = ss.server_id
+WHERE ss.id IN (SELECT id FROM active)
+ORDER BY ss.id, p.pos"""  # noqa: S608 - constants only
+    # Raw rows of a set with one run take its bytes by the set's index in the single-run arrays (no join, no
+    # grouping: several times cheaper per row); sets with several runs stitch them with string_agg.
+    pieces = f"""
+WITH {tiers}
+runs AS (SELECT * FROM unnest(${n}::bigint[], ${n + 1}::int[], ${n + 2}::int[]) AS u(set_id, first, last)),
+raw AS (SELECT r.server_id, r.ts, r.series_set_id, r.vals FROM history_raw r
+        WHERE r.server_id = ANY($1::uuid[]) AND r.ts >= $4 AND r.ts <= $5
+        {_DIRTY_ROWS if dirty else ""})
+SELECT c.server_id, c.series_set_id, NULL::int8 AS ts_ms, NULL::bytea AS v, c.n_points, c.timestamps, u.first,
+       c.offsets[u.first:u.last + 1] AS offs,
+       substring(c.payload FROM c.offsets[u.first] + 1 FOR c.offsets[u.last + 1] - c.offsets[u.first]) AS span
+FROM history_chunks c LEFT JOIN runs u ON u.set_id = c.series_set_id
+WHERE c.server_id = ANY($1::uuid[]) AND c.start_ts >= $2 AND c.start_ts <= $3
+UNION ALL
+SELECT r.server_id, r.series_set_id, (extract(epoch FROM r.ts) * 1000)::int8,
+       substring(r.vals FROM 8 * (${n + 4}::int[])[p.i] - 7
+                 FOR 8 * ((${n + 5}::int[])[p.i] - (${n + 4}::int[])[p.i] + 1)),
+       NULL, NULL, NULL, NULL, NULL
+FROM raw r CROSS JOIN LATERAL (SELECT array_position(${n + 3}::bigint[], r.series_set_id) AS i) p
+WHERE r.series_set_id <> ALL(${n + 6}::bigint[])
+UNION ALL
+SELECT r.server_id, r.series_set_id, (extract(epoch FROM r.ts) * 1000)::int8,
+       string_agg(substring(r.vals FROM 8 * (u.first - 1) + 1 FOR 8 * (u.last - u.first + 1)), ''::bytea
+                  ORDER BY u.first),
+       NULL, NULL, NULL, NULL, NULL
+FROM raw r JOIN runs u ON u.set_id = r.series_set_id
+WHERE r.series_set_id = ANY(${n + 6}::bigint[])
+GROUP BY r.server_id, r.ts, r.series_set_id"""  # noqa: S608 - constants only
+    return _Statements(f"WITH {tiers} {active} SELECT id FROM active", layout, pieces)  # noqa: S608
+
+
+_SQL = {dirty: _statements(dirty) for dirty in (False, True)}
+
+
+async def active_sets(conn: Connection, servers: Sequence[UUID], spans: Spans) -> list[int]:
+    """The series sets the rows of ``servers`` use in ``spans``."""
+    sql = _SQL[bool(spans.dirty)].active
+    return [row["id"] for row in await conn.fetch(sql, list(servers), *spans.params())]
+
+
+@dataclass
+class SetLayout:
+    """Where the selected series sit in one series set: 1-based positions in order, and their runs."""
+
+    server_id: UUID
+    positions: list[int] = field(default_factory=list)
+    series_ids: list[int] = field(default_factory=list)
+
+    def runs(self) -> list[tuple[int, int]]:
+        """(first, last) positions of the runs read at once, in order."""
+        out: list[tuple[int, int]] = []
+        for pos in self.positions:
+            if out and pos - out[-1][1] <= RUN_GAP:
+                out[-1] = (out[-1][0], pos)
+            else:
+                out.append((pos, pos))
+        return out
+
+
+async def read_layouts(
+    conn: Connection, series: Sequence[tuple[int, UUID]], spans: Spans
+) -> dict[int, SetLayout]:
+    """Where the (series id, server) pairs sit in the series sets their servers' rows use in ``spans``."""
+    owners = sorted({server_id for _, server_id in series})
+    rows = await conn.fetch(
+        _SQL[bool(spans.dirty)].layout,
+        owners,
+        *spans.params(),
+        [series_id for series_id, _ in series],
+        [server_id for _, server_id in series],
+    )
+    layouts: dict[int, SetLayout] = {}
+    for row in rows:
+        layout = layouts.setdefault(row["set_id"], SetLayout(row["server_id"]))
+        layout.positions.append(row["pos"])
+        layout.series_ids.append(row["series_id"])
+    return layouts
+
+
+@dataclass
+class Pieces:
+    """Samples gathered per series and scrape times per server, clamped to ``[start_ms, end_ms]``."""
+
+    start_ms: int
+    end_ms: int
+    budget: int
+    held: int = 0
+    samples: dict[int, list[tuple[Ints, Floats]]] = field(default_factory=dict)
+    timeline: dict[UUID, list[Ints]] = field(default_factory=dict)
+
+    def add(self, series_id: int, ts: Ints, values: Floats) -> None:
+        """Keep the samples of ``series_id`` in the range (counted against the budget)."""
+        if len(ts) and (ts[0] < self.start_ms or ts[-1] > self.end_ms):
+            inside = (ts >= self.start_ms) & (ts <= self.end_ms)
+            ts, values = ts[inside], values[inside]
+        if len(ts) == 0:
+            return
+        self.held += len(ts)
+        if self.held > self.budget:
+            raise SampleLimitError("the selected series hold more samples than the query may load")
+        self.samples.setdefault(series_id, []).append((ts, values))
+
+    def scrapes(self, server_id: UUID, ts: Ints) -> None:
+        """Keep the scrape times of ``server_id`` in the range."""
+        self.timeline.setdefault(server_id, []).append(ts[(ts >= self.start_ms) & (ts <= self.end_ms)])
+
+
+async def read_pieces(conn: Connection, layouts: dict[int, SetLayout], spans: Spans, pieces: Pieces) -> None:
+    """Every sample of the laid-out series in ``spans``, and their servers' scrape times, into ``pieces``."""
+    runs: tuple[list[int], list[int], list[int]] = ([], [], [])
+    single: tuple[list[int], list[int], list[int]] = ([], [], [])
+    several: list[int] = []
+    columns: dict[int, dict[int, int]] = {}
+    for set_id, layout in layouts.items():
+        # A raw row's bytes are its runs one after the other: each position's column in them.
+        column = 0
+        where = columns[set_id] = {}
+        set_runs = layout.runs()
+        for first, last in set_runs:
+            for field_values, value in zip(runs, (set_id, first, last), strict=True):
+                field_values.append(value)
+            for pos in range(first, last + 1):
+                where[pos] = column
+                column += 1
+        if len(set_runs) == 1:
+            for field_values, value in zip(single, (set_id, *set_runs[0]), strict=True):
+                field_values.append(value)
+        else:
+            several.append(set_id)
+    servers = sorted({layout.server_id for layout in layouts.values()})
+    sql = _SQL[bool(spans.dirty)].pieces
+    rows = await conn.fetch(sql, servers, *spans.params(), *runs, *single, several)
+    stamps: dict[tuple[UUID, bytes], Ints] = {}
+    raw_sets: dict[int, tuple[list[int], list[bytes]]] = {}
+    raw_servers: dict[UUID, list[int]] = {}
+    chunk_columns: list[tuple[int, Ints, bytes]] = []
+    for row in rows:
+        if row["timestamps"] is None:
+            raw_servers.setdefault(row["server_id"], []).append(row["ts_ms"])
+            if row["v"] is not None:
+                raw_stamps, blobs = raw_sets.setdefault(row["series_set_id"], ([], []))
+                raw_stamps.append(row["ts_ms"])
+                blobs.append(row["v"])
+            continue
+        key = (row["server_id"], row["timestamps"])
+        ts = stamps.get(key)
+        if ts is None:
+            ts = stamps[key] = COLUMNS.timestamps(row["timestamps"], row["n_points"])
+            pieces.scrapes(row["server_id"], ts)
+        if row["span"] is not None:
+            layout = layouts[row["series_set_id"]]
+            chunk_columns += _run_columns(layout, row["first"], row["offs"], row["span"], ts=ts)
+    # Chunks before raw rows: where both hold a scrape, the chunk's sample is the one kept.
+    decoded = COLUMNS.values_many([(column, len(ts)) for _, ts, column in chunk_columns])
+    for (series_id, ts, _), values in zip(chunk_columns, decoded, strict=True):
+        pieces.add(series_id, ts, values)
+    for server_id, server_stamps in raw_servers.items():
+        pieces.scrapes(server_id, np.asarray(server_stamps, dtype=np.int64))
+    for set_id, (raw_stamps, blobs) in raw_sets.items():
+        layout, where = layouts[set_id], columns[set_id]
+        ts = np.asarray(raw_stamps, dtype=np.int64)
+        matrix = np.frombuffer(b"".join(blobs), dtype=">f8").reshape(len(blobs), -1).astype(np.float64)
+        if len(ts) > 1 and not bool(np.all(ts[1:] >= ts[:-1])):  # rows come in no promised order
+            order = np.argsort(ts, kind="stable")
+            ts, matrix = ts[order], matrix[order]
+        for pos, series_id in zip(layout.positions, layout.series_ids, strict=True):
+            pieces.add(series_id, ts, np.ascontiguousarray(matrix[:, where[pos]]))
+
+
+def _run_columns(
+    layout: SetLayout, first: int, offsets: Sequence[int], payload: bytes, *, ts: Ints
+) -> list[tuple[int, Ints, bytes]]:
+    """The (series id, timestamps, stored column) of one run of a chunk row: ``offsets`` bound the columns in
+    ``payload`` (which starts at ``offsets[0]``)."""
+    base = offsets[0]
+    last = first + len(offsets) - 2
+    out = []
+    for pos, series_id in zip(layout.positions, layout.series_ids, strict=True):
+        if first <= pos <= last:
+            i = pos - first
+            out.append((series_id, ts, payload[offsets[i] - base : offsets[i + 1] - base]))
+    return out
