@@ -8,6 +8,7 @@ The top-level keys, all optional::
                            # plus our own bearer_token / bearer_token_file
     web_config_file: PATH  # or: point at an existing exporter-toolkit web config file instead
     collectors: {...}      # which collectors run and their options
+    actions_file: PATH     # remote actions (exporter.actions); off when absent
 
 Every value is checked at start-up (here, in web_config for the web section, with the checks of
 validation) and turned into frozen dataclasses; the rest of the exporter never sees raw YAML. An error
@@ -102,6 +103,8 @@ class ExporterConfig:
     web: WebConfig = field(default_factory=WebConfig)
     collectors: CollectorOptions = field(default_factory=CollectorOptions)
     source: str = "<defaults>"
+    # Remote actions stay off unless an actions file is named here or with --actions-file.
+    actions_file: Path | None = None
 
 
 def parse_listen_address(text: str, file: str = "command line", key: str = "--listen") -> ListenAddress:
@@ -126,7 +129,9 @@ def load_config(path: Path) -> ExporterConfig:
     """Read and validate the exporter's YAML configuration file."""
     reader = Reader(str(path))
     top = reader.mapping(
-        load_yaml(path), "", ("listen_address", "log_level", "web", "web_config_file", "collectors")
+        load_yaml(path),
+        "",
+        ("listen_address", "log_level", "web", "web_config_file", "collectors", "actions_file"),
     )
     listen = ExporterConfig().listen
     if "listen_address" in top:
@@ -145,7 +150,10 @@ def load_config(path: Path) -> ExporterConfig:
         web_path = reader.readable_file(top["web_config_file"], "web_config_file", path.parent)
         web = parse_web(Reader(str(web_path)), load_yaml(web_path), "", web_path.parent)
     collectors = _parse_collectors(reader, top.get("collectors"))
-    return ExporterConfig(listen, log_level, web, collectors, str(path))
+    actions_file = None
+    if "actions_file" in top:
+        actions_file = path.parent / reader.string(top["actions_file"], "actions_file")
+    return ExporterConfig(listen, log_level, web, collectors, str(path), actions_file)
 
 
 def _parse_collectors(reader: Reader, raw: object) -> CollectorOptions:

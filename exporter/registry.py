@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 
 import psutil
 from prometheus_client import PlatformCollector, ProcessCollector
@@ -93,11 +93,49 @@ class HostCollectors:
         self.filesystems.close()
 
 
+class ExporterMetrics(Collector):
+    """Everything the exporter serves: the host collectors (selectable by name) and its own metrics."""
+
+    def __init__(self, host: HostCollectors) -> None:
+        self.host = ScrapeCollector(host.collectors)
+        self._own: tuple[Collector, ...] = (
+            BuildInfoCollector(),
+            ProcessCollector(registry=None),
+            PlatformCollector(registry=None),
+        )
+
+    @property
+    def names(self) -> frozenset[str]:
+        """The host collectors ``collect[]`` may select."""
+        return self.host.names
+
+    def collect(self) -> Iterator[Metric]:
+        """Every host collector's families, then the exporter's own."""
+        return self.collect_only(None)
+
+    def collect_only(self, names: Collection[str] | None) -> Iterator[Metric]:
+        """The host collectors in ``names`` (None: all), then the exporter's own metrics, as node_exporter
+        keeps its process metrics in a filtered scrape."""
+        yield from self.host.collect_only(names)
+        for collector in self._own:
+            yield from collector.collect()
+
+    def select(self, names: Collection[str] | None) -> Collector:
+        """A collector for one scrape of the selection."""
+        return _Selected(self, None if names is None else frozenset(names))
+
+
+class _Selected(Collector):
+    def __init__(self, metrics: ExporterMetrics, names: frozenset[str] | None) -> None:
+        self._metrics = metrics
+        self._names = names
+
+    def collect(self) -> Iterator[Metric]:
+        return self._metrics.collect_only(self._names)
+
+
 def build_registry(host: HostCollectors) -> CollectorRegistry:
     """A fresh registry with the host collectors, the exporter's own process metrics and its build info."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(ScrapeCollector(host.collectors))
-    registry.register(BuildInfoCollector())
-    ProcessCollector(registry=registry)
-    PlatformCollector(registry=registry)
+    registry.register(ExporterMetrics(host))
     return registry

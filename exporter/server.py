@@ -4,9 +4,11 @@ Scrapes are collected and encoded in one dedicated worker thread, never on the e
 reading (a statvfs on a sick mount, systemctl) then cannot stall other requests, and scrapes run one at
 a time, so collectors that keep state between scrapes need no more locking than they have.
 
-The exporter takes no request parameters at all: a request with a query string is refused with 400, so
-no request can make it contact another host, read another path or run anything. Every path except
-``/-/healthy`` requires credentials when authentication is configured.
+The one request parameter is ``collect[]`` on ``/metrics``, as node_exporter takes it: repeated, each naming
+a collector this exporter runs, it restricts the scrape to those (the exporter's own process and build
+metrics stay). Any other parameter, an unknown collector name, or a query string on another path is refused
+with 400, so no request can make it contact another host, read another path or run anything. Every path
+except ``/-/healthy`` requires credentials when authentication is configured.
 """
 
 from __future__ import annotations
@@ -15,18 +17,17 @@ import asyncio
 import html
 import logging
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import hdrs, web
 from multidict import CIMultiDict
-from prometheus_client.registry import CollectorRegistry
 
 from exporter import __version__
 from exporter.auth import Authenticator
 from exporter.config import ExporterConfig
 from exporter.exposition import Exposition, render
-from exporter.registry import HostCollectors, build_registry
+from exporter.registry import ExporterMetrics, HostCollectors
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ HEALTH_PATH = "/-/healthy"
 METRICS_PATH = "/metrics"
 # Requests carry no body; anything larger than a few headers' worth is not a scrape.
 CLIENT_MAX_SIZE_BYTES = 4096
+COLLECT_PARAM = "collect[]"
 SHUTDOWN_TIMEOUT_S = 5.0
 
 _INDEX = """<!DOCTYPE html>
@@ -49,16 +51,20 @@ _INDEX = """<!DOCTYPE html>
 
 
 class Scraper:
-    """Renders scrapes of a registry in a single worker thread."""
+    """Renders scrapes of the exporter's metrics in a single worker thread."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self._registry = registry
+    def __init__(self, metrics: ExporterMetrics) -> None:
+        self.metrics = metrics
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scrape")
 
-    async def scrape(self, accept: str, accept_encoding: str) -> Exposition:
-        """Collect and encode one scrape for the given Accept and Accept-Encoding headers."""
+    async def scrape(
+        self, accept: str, accept_encoding: str, collectors: Collection[str] | None = None
+    ) -> Exposition:
+        """Collect and encode one scrape for the given Accept and Accept-Encoding headers; ``collectors``
+        restricts it to those host collectors."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, render, self._registry, accept, accept_encoding)
+        selection = self.metrics.select(collectors)
+        return await loop.run_in_executor(self._executor, render, selection, accept, accept_encoding)
 
     def close(self) -> None:
         """Wait for a scrape in progress, then stop the worker."""
@@ -73,7 +79,7 @@ AUTH_KEY = web.AppKey("authenticator", Authenticator)
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG_KEY]
     host = HostCollectors(config.collectors)
-    app[SCRAPER_KEY] = Scraper(build_registry(host))
+    app[SCRAPER_KEY] = Scraper(ExporterMetrics(host))
     app[AUTH_KEY] = Authenticator(config.web)
     try:
         yield
@@ -87,9 +93,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
 async def _guard(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """Refuse query parameters, then require credentials where configured."""
-    if request.query_string:
-        raise web.HTTPBadRequest(text="This exporter takes no query parameters.\n")
+    """Refuse query parameters (but ``collect[]`` on ``/metrics``), then require credentials where
+    configured."""
+    if request.query_string and (request.path != METRICS_PATH or set(request.query) != {COLLECT_PARAM}):
+        raise web.HTTPBadRequest(text="This exporter takes no query parameters but collect[] on /metrics.\n")
     auth = request.app[AUTH_KEY]
     if (
         auth.required
@@ -106,9 +113,19 @@ async def _guard(
 
 
 async def metrics(request: web.Request) -> web.Response:
-    """Serve a scrape, negotiated on Accept and Accept-Encoding."""
-    exposition = await request.app[SCRAPER_KEY].scrape(
-        request.headers.get(hdrs.ACCEPT, ""), request.headers.get(hdrs.ACCEPT_ENCODING, "")
+    """Serve a scrape, negotiated on Accept and Accept-Encoding, of the ``collect[]`` collectors if given."""
+    scraper = request.app[SCRAPER_KEY]
+    collectors = request.query.getall(COLLECT_PARAM, None)
+    if collectors is not None:
+        unknown = sorted(set(collectors) - scraper.metrics.names)
+        if unknown:
+            # The names are echoed only as this exporter's own collector names, never the caller's text.
+            available = ", ".join(sorted(scraper.metrics.names))
+            raise web.HTTPBadRequest(
+                text=f"collect[]: {len(unknown)} unknown collector name(s); available: {available}\n"
+            )
+    exposition = await scraper.scrape(
+        request.headers.get(hdrs.ACCEPT, ""), request.headers.get(hdrs.ACCEPT_ENCODING, ""), collectors
     )
     headers = {hdrs.CONTENT_TYPE: exposition.content_type, hdrs.VARY: "Accept, Accept-Encoding"}
     if exposition.content_encoding:

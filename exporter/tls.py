@@ -15,16 +15,17 @@ _VERIFY_MODES = {
 }
 
 
-def build_server_context(web: WebConfig) -> ssl.SSLContext | None:
+def build_server_context(web: WebConfig, key: str | None = None) -> ssl.SSLContext | None:
     """Load the certificate, key and client CA, or return None when TLS is not configured.
 
     A file that does not load is a ConfigError naming the file, the key and the reason, so the exporter
-    refuses to start instead of failing at the first handshake.
+    refuses to start instead of failing at the first handshake. `key` names the TLS section in errors
+    (default: the web config's ``tls_server_config``).
     """
     tls = web.tls
     if tls is None:
         return None
-    key = f"{web.key_prefix}tls_server_config"
+    key = key or f"{web.key_prefix}tls_server_config"
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = _VERSIONS[tls.min_version]
     if tls.max_version is not None:

@@ -6,6 +6,7 @@ Every configuration error the exporter reports is a ConfigError built here, so m
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -59,6 +60,12 @@ class Reader:
             raise self.fail(key, f"got {show(value)}; expected one of: {', '.join(choices)}")
         return str(value)
 
+    def boolean(self, value: object, key: str) -> bool:
+        """true or false (YAML booleans only, so "no" in quotes is not taken for false)."""
+        if not isinstance(value, bool):
+            raise self.fail(key, f"got {show(value)}; expected true or false")
+        return value
+
     def integer(self, value: object, key: str, low: int, high: int) -> int:
         """An integer (not a boolean) from `low` to `high`."""
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -105,15 +112,52 @@ def show(value: object) -> str:
 def load_yaml(path: Path) -> object:
     """Parse a YAML file; unreadable files and syntax errors are ConfigErrors with line and column."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(str(path), "", f"cannot read the file ({exc.strerror})") from None
+    return parse_yaml(data, str(path))
+
+
+def read_trusted_file(path: Path, file: str, key: str) -> bytes:
+    """Read a file that decides what this host runs or trusts, refusing one others could have changed.
+
+    The file must be owned by root or by the user this process runs as, and writable by neither its group
+    nor the world. The checks use fstat of the descriptor that is read, so the file checked is the file
+    read.
+    """
+    try:
+        with path.open("rb") as handle:
+            stat = os.fstat(handle.fileno())
+            data = handle.read()
+    except OSError as exc:
+        raise ConfigError(file, key, f"cannot read {str(path)!r} ({exc.strerror})") from None
+    if stat.st_uid not in (0, os.geteuid()):
+        raise ConfigError(
+            file,
+            key,
+            f"{str(path)!r} is owned by uid {stat.st_uid}; expected root or this exporter's user "
+            f"(uid {os.geteuid()}), e.g. chown root:root {path}",
+        )
+    if stat.st_mode & 0o022:
+        raise ConfigError(
+            file,
+            key,
+            f"{str(path)!r} has mode {stat.st_mode & 0o777:04o}, writable by its group or everyone; "
+            f"expected it writable by its owner only, e.g. chmod 0644 {path}",
+        )
+    return data
+
+
+def parse_yaml(data: bytes, file: str) -> object:
+    """Parse YAML bytes read from `file`; bad UTF-8 and syntax errors are ConfigErrors (with line, column)."""
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise ConfigError(str(path), "", "the file is not UTF-8 text") from None
+        raise ConfigError(file, "", "the file is not UTF-8 text") from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "invalid syntax"
-        raise ConfigError(str(path), "", f"not valid YAML{where}: {problem}") from None
+        raise ConfigError(file, "", f"not valid YAML{where}: {problem}") from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -27,8 +27,17 @@ class ScrapeCollector(Collector):
         self._clock = clock
         self._failing: set[str] = set()
 
+    @property
+    def names(self) -> frozenset[str]:
+        """The names of the collectors it runs."""
+        return frozenset(self._collectors)
+
     def collect(self) -> Iterator[Metric]:
         """Yield every collector's families, then the per-collector duration and success gauges."""
+        return self.collect_only(None)
+
+    def collect_only(self, names: Collection[str] | None) -> Iterator[Metric]:
+        """Like :meth:`collect`, for the collectors in ``names`` only (None: all of them)."""
         duration = GaugeMetricFamily(
             "node_scrape_collector_duration_seconds",
             "Time a collector took during this scrape.",
@@ -40,6 +49,8 @@ class ScrapeCollector(Collector):
             labels=["collector"],
         )
         for name, collector in self._collectors.items():
+            if names is not None and name not in names:
+                continue
             start = self._clock()
             try:
                 families = list(collector.collect())

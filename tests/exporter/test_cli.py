@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -11,8 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from exporter.cli import main
+from tests.exporter.actions.conftest import envelope_bytes, public_text, run_body, write_actions
 from tests.ports import free_port
 
 RUN_MAIN = "import sys; from exporter.cli import main; sys.exit(main())"
@@ -66,6 +69,53 @@ def test_missing_config_file_refuses_to_start_with_exit_code_2(
 ) -> None:
     assert main(["--config", str(tmp_path / "absent.yml")]) == 2
     assert "absent.yml: cannot read the file" in caplog.text
+
+
+def test_a_bad_actions_file_refuses_to_start_with_exit_code_2(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = write_actions(tmp_path, "server_id: web-01\n")
+    assert main(["--listen", "127.0.0.1:0", "--actions-file", str(path)]) == 2
+    assert f"configuration error: {path}: public_keys: expected exactly one of" in caplog.text
+
+
+def test_the_exporter_serves_remote_actions_beside_metrics(tmp_path: Path) -> None:
+    key = Ed25519PrivateKey.generate()
+    port, actions_port = free_port(), free_port()
+    marker = tmp_path / "ran"
+    path = write_actions(
+        tmp_path,
+        f"server_id: web-01\npublic_keys: ['{public_text(key)}']\n"
+        f"listener: {{address: '127.0.0.1:{actions_port}', plain_http: true}}\nlog_file: actions.jsonl\n"
+        f"actions:\n  touch: {{kind: command, argv: [touch, '{marker}']}}\n",
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", RUN_MAIN, "--listen", f"127.0.0.1:{port}", "--actions-file", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_until_serving(port, process)
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{actions_port}/actions/touch",
+            data=run_body(key, envelope_bytes(action="touch", params={})),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert json.load(response)["exit_code"] == 0
+        assert marker.exists()
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=10)
+    assert process.returncode == 0
+    log = stderr.decode()
+    assert f"remote actions: 1 action(s) on http://127.0.0.1:{actions_port}" in log
+    assert "event='action run'" in log and "requested_by='alice'" in log
+    [entry] = [json.loads(line) for line in (tmp_path / "actions.jsonl").read_text().splitlines()]
+    assert (entry["action"], entry["outcome"], entry["exit_code"]) == ("touch", "ok", 0)
 
 
 def test_bad_listen_flag_refuses_to_start_with_exit_code_2(caplog: pytest.LogCaptureFixture) -> None:

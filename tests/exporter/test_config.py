@@ -36,6 +36,12 @@ def test_empty_file_gives_the_defaults(tmp_path: Path) -> None:
     assert config.source == str(tmp_path / "exporter.yml")
 
 
+def test_actions_are_off_unless_an_actions_file_is_named(tmp_path: Path) -> None:
+    assert ExporterConfig().actions_file is None
+    config = load_config(write_file(tmp_path, "actions_file: actions.yaml\n"))
+    assert config.actions_file == tmp_path / "actions.yaml"
+
+
 def test_full_file_is_read_into_typed_values(tmp_path: Path) -> None:
     hashed = bcrypt_hash("pw")
     path = write_file(
@@ -241,6 +247,7 @@ DOCUMENTED_KEYS = (
     "top_n",
     "systemd:",
     "units:",
+    "actions_file",
 )
 
 

@@ -201,7 +201,14 @@ async def test_health_endpoint_says_ok(
 
 
 @pytest.mark.parametrize(
-    "path", ["/metrics?collect[]=cpu", "/metrics?target=10.0.0.1", "/?x", "/-/healthy?a=b"]
+    "path",
+    [
+        "/metrics?target=10.0.0.1",
+        "/metrics?collect[]=cpu&target=10.0.0.1",
+        "/?x",
+        "/?collect[]=cpu",
+        "/-/healthy?a=b",
+    ],
 )
 async def test_query_parameters_are_refused(
     serve: Serve, client: aiohttp.ClientSession, config: ExporterConfig, path: str
@@ -209,7 +216,40 @@ async def test_query_parameters_are_refused(
     url = await serve(config)
     response, body = await fetch(client, url + path)
     assert response.status == 400
-    assert b"no query parameters" in body
+    assert b"no query parameters but collect[]" in body
+
+
+async def test_collect_selects_collectors_as_node_exporter_does(
+    serve: Serve, client: aiohttp.ClientSession, config: ExporterConfig
+) -> None:
+    url = await serve(config)
+    response, body = await fetch(client, f"{url}/metrics?collect[]=cpu&collect[]=memory")
+    assert response.status == 200
+    text = body.decode()
+    served = types_of(text)
+    assert "node_cpu_seconds_total" in served
+    assert "node_memory_MemTotal_bytes" in served
+    assert "node_filesystem_size_bytes" not in served
+    assert "node_network_receive_bytes_total" not in served
+    # The exporter's own metrics stay, and the timing gauges name only the selected collectors.
+    assert "openmanager_exporter_build_info" in served
+    assert set(re.findall(r'^node_scrape_collector_success\{collector="(\w+)"\}', text, re.MULTILINE)) == {
+        "cpu",
+        "memory",
+    }
+    _, everything = await fetch(client, f"{url}/metrics")
+    assert "node_filesystem_size_bytes" in types_of(everything.decode()), "an unfiltered scrape has all"
+
+
+async def test_an_unknown_collector_is_refused_without_echoing_it(
+    serve: Serve, client: aiohttp.ClientSession, config: ExporterConfig
+) -> None:
+    url = await serve(config)
+    response, body = await fetch(client, f"{url}/metrics?collect[]=cpu&collect[]=%3Cscript%3E")
+    assert response.status == 400
+    assert b"1 unknown collector" in body
+    assert b"script" not in body
+    assert b"cpu" in body, "the available names are listed"
 
 
 async def test_other_methods_are_not_allowed(
