@@ -2,9 +2,8 @@
 // stream alone (no polling). Scrape events update a server's summary and its sparkline; status events its
 // status. An event for a server not in the list (one that just appeared) costs one filtered read of that
 // server. The listing may lag the stream by a moment (the API answers from a snapshot), so a miss is
-// retried on later events, spaced out; after a few misses the server is taken as foreign (the stream also
-// carries servers of no interest here: other Redis databases share pub/sub) and ignored for a while. After
-// a gap in the stream the list is read once again.
+// retried on later events, spaced out; after a few misses the server is taken as foreign to the list
+// (deleted meanwhile, say) and ignored for a while. After a gap in the stream the list is read once again.
 //
 // Changes are batched: listeners are called at most once per animation frame with the set of changed ids.
 
@@ -96,8 +95,7 @@ async function discover(id) {
   if (pending.has(id)) return;
   pending.add(id);
   try {
-    const answer = await get("/api/monitoring/servers", { name: id });
-    const row = answer.servers.find((s) => s.server_id === id);
+    const row = await fetchServer(id);
     if (row) {
       misses.delete(id);
       servers.set(id, adopt(row, servers.get(id)));
@@ -140,6 +138,12 @@ function onStatus(event) {
   server.status = event.status;
   server.last_error = event.error ?? null;
   notify(server.server_id);
+}
+
+/** One server's listing row, read now (not from the fleet held here); undefined when there is none. */
+export async function fetchServer(id) {
+  const answer = await get("/api/monitoring/servers", { name: id });
+  return answer.servers.find((s) => s.server_id === id);
 }
 
 /** Load the fleet and follow the stream; resolves when the first list is in. Later calls share the load. */

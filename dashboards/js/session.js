@@ -49,11 +49,13 @@ export function onSessionEnd(listener) {
 
 /**
  * Log in. Rejects with ApiError; code "totp_required" means the account needs a TOTP code: ask for it and
- * call again with `totp`.
+ * call again with `totp`; "password_change_required" means it must replace its password first: ask for a
+ * new one and call again with `newPassword`.
  */
-export async function login(username, password, totp) {
+export async function login(username, password, totp, newPassword) {
   const body = { username, password };
   if (totp) body.totp = totp;
+  if (newPassword) body.new_password = newPassword;
   store(await send("POST", "/api/auth/login", { body }));
   account = null;
 }

@@ -29,6 +29,8 @@ import redis as redis_sync
 from playwright.sync_api import Browser, ConsoleMessage, Error, Page, Playwright, sync_playwright
 
 from api.passwords import hash_password
+from collector.secrets.columns import TOTP_SECRET
+from collector.secrets.keyring import KEY_FILE_NAME, read_key_file
 from collector.storage.users import Role
 from tests.conftest import REDIS_SERVER_URL, create_database, drop_database
 from tests.openmanager.running import start_exporter, start_service, wait_healthy
@@ -55,6 +57,8 @@ class Service:
     redis_url: str
     exporter: str
     proc: subprocess.Popen[str]
+    data_dir: Path
+    """The service's data directory (the first administrator's generated password is there)."""
     users: dict[Role, str] = field(default_factory=dict)
     """A username per role, each with :data:`PASSWORD`."""
 
@@ -91,17 +95,21 @@ def _release_redis_db(url: str) -> None:
     redis_sync.Redis.from_url(REDIS_SERVER_URL).delete(f"openmanager:test-claim:{db}")
 
 
-async def _insert_user(dsn: str, role: Role, totp_secret: str | None) -> str:
+async def _insert_user(service: Service, role: Role, totp_secret: str | None) -> str:
     name = f"{role}-{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(dsn)
+    conn = await asyncpg.connect(service.pg_dsn)
     try:
-        await conn.execute(
-            "INSERT INTO users (username, password_hash, role, totp_secret) VALUES ($1, $2, $3, $4)",
+        user_id = await conn.fetchval(
+            "INSERT INTO users (username, password_hash, role) VALUES ($1, $2, $3) RETURNING id",
             name,
             _password_hash(),
             role,
-            totp_secret,
         )
+        if totp_secret is not None:
+            # Sealed with the service's own key, as the service would have stored it.
+            keys = read_key_file(service.data_dir / KEY_FILE_NAME, create=False)
+            sealed = keys.seal_text(totp_secret, TOTP_SECRET.where(user_id))
+            await conn.execute("UPDATE users SET totp_secret_sealed = $2 WHERE id = $1", user_id, sealed)
     finally:
         await conn.close()
     return name
@@ -114,7 +122,7 @@ def _password_hash() -> str:
 
 def add_user(service: Service, role: Role, *, totp_secret: str | None = None) -> str:
     """A new account of ``role`` with :data:`PASSWORD` (and TOTP when a secret is given); its username."""
-    return run_async(_insert_user(service.pg_dsn, role, totp_secret))
+    return run_async(_insert_user(service, role, totp_secret))
 
 
 def api_call(service: Service, role: Role, method: str, path: str, body: object = None) -> object:
@@ -185,7 +193,7 @@ def service(pg_admin_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     url = f"http://127.0.0.1:{port}/"
     try:
         wait_healthy(proc, port, timeout_s=90)
-        running = Service(url, dsn, redis_url, address, proc)
+        running = Service(url, dsn, redis_url, address, proc, tmp / "data")
         running.users = {role: add_user(running, role) for role in ("admin", "operator", "viewer")}
         _grant_local_host(running)
         yield running
@@ -200,6 +208,15 @@ def service(pg_admin_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         exporter.wait(timeout=10)
         _release_redis_db(redis_url)
         run_async(drop_database(pg_admin_dsn, dsn))
+
+
+@pytest.fixture
+def exporter_address() -> Iterator[str]:
+    """Another exporter of ours on loopback, for a test to register; yields its address."""
+    proc, address = start_exporter()
+    yield address
+    proc.terminate()
+    proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="package")

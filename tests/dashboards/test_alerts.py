@@ -1,8 +1,8 @@
 """The alerts pages: alerts by role (acknowledge, resolve), silences, rules, live arrival, the overview's
 recent alerts and the server page's alerts, in both themes and on a phone.
 
-Alerts are seeded through the alert store (:func:`collector.alerts.store.apply_changes`), as the engine writes
-them; the live test makes the running engine fire a real alert by creating a rule that always holds.
+Alerts are seeded through the alert store (:func:`collector.alerts.alert_store.apply_changes`), as the engine
+writes them; the live test makes the running engine fire a real alert by creating a rule that always holds.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import asyncpg
 import pytest
 from playwright.sync_api import Page, expect
 
+from collector.alerts.alert_store import apply_changes
 from collector.alerts.evaluator import Change
 from collector.alerts.model import Alert, fingerprint
-from collector.alerts.store import apply_changes
 from tests.dashboards.conftest import OpenPage, Service, api_call, login, run_async, screenshot
 
 LIVE_TIMEOUT_MS = 30_000
@@ -137,6 +137,18 @@ def test_an_operator_silences_an_alert_from_its_row_and_expires_the_silence(
 ) -> None:
     title = seed_alert(service, local_server)
     comment = f"maintenance {uuid.uuid4().hex[:6]}"
+    fleet_wide = f"fleet-wide {uuid.uuid4().hex[:6]}"
+    api_call(
+        service,
+        "admin",
+        "POST",
+        "/api/alerts/silences",
+        {
+            "matchers": [{"name": "alertname", "op": "=", "value": "DashboardNever"}],
+            "ends_at": time.time() + 3600,
+            "comment": fleet_wide,
+        },
+    )
     login(page, service.users["operator"])
     page.goto("/#/alerts")
     page.locator("#alerts-table tbody tr", has_text=title).locator("[data-action=silence]").click()
@@ -157,6 +169,11 @@ def test_an_operator_silences_an_alert_from_its_row_and_expires_the_silence(
     expect(page.locator("dialog [role=alert]")).to_contain_text("Not a matcher")
     page.keyboard.press("Escape")
     screenshot(page, "alerts-silences")
+    # A silence that may mute any server is an admin's to expire.
+    expect(page.locator("#silences-table tbody tr", has_text=fleet_wide)).to_contain_text("Active")
+    expect(
+        page.locator("#silences-table tbody tr", has_text=fleet_wide).locator("[data-action]")
+    ).to_have_count(0)
     row.locator("[data-action=expire]").click()
     page.click("dialog button.danger")
     expect(row).to_contain_text("Expired")

@@ -56,6 +56,34 @@ def test_an_account_with_totp_is_asked_for_its_code(
     expect(page.locator(".count-cards")).to_be_visible()
 
 
+def test_the_first_admin_is_made_to_replace_the_generated_password(
+    page: Page, service: Service, page_errors: PageErrors
+) -> None:
+    page_errors.allowed.extend(["status of 403", "status of 422"])
+    password_file = service.data_dir / "initial-admin-password"
+    page.goto("/")
+    page.fill("#login-username", "admin")
+    page.fill("#login-password", password_file.read_text().strip())
+    page.click("button[type=submit]")
+    expect(page.locator("#login-new-password")).to_be_focused()
+    expect(page.locator("[role=alert]")).to_contain_text("must be replaced")
+    expect(page.locator("button[type=submit]")).to_have_text("Change password and log in")
+    screenshot(page, "login-change-password")
+    page.fill("#login-new-password", "password12")
+    page.fill("#login-new-password-repeat", "password12")
+    page.click("button[type=submit]")
+    expect(page.locator("[role=alert]")).to_contain_text("too easy to guess")
+    page.fill("#login-new-password-repeat", "tulip engine parade 46")
+    page.fill("#login-new-password", "tulip engine parade 47")
+    page.click("button[type=submit]")
+    expect(page.locator("[role=alert]")).to_have_text("Enter the same new password twice.")
+    page.fill("#login-new-password-repeat", "tulip engine parade 47")
+    page.click("button[type=submit]")
+    expect(page.locator(".count-cards")).to_be_visible()
+    assert not password_file.exists()
+    expect(page.locator(".who")).to_contain_text("admin")
+
+
 def test_an_expiring_access_token_is_refreshed_and_the_session_survives_a_reload(
     page: Page, service: Service
 ) -> None:

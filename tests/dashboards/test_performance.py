@@ -20,10 +20,10 @@ import pytest
 import redis.asyncio as aioredis
 from playwright.sync_api import Page, Response, expect
 
-from collector.scrape.result import ScrapeResult, TargetInfo, server_id_for
+from collector.result import ScrapeResult, TargetInfo, server_id_for
 from collector.storage import keys
 from collector.storage.live import LiveWriter
-from collector.storage.summary import Summarizer
+from collector.summary import Summarizer
 from tests.dashboards.conftest import Service, login, run_async
 
 SERVERS = 1000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 from playwright.sync_api import Page, expect
 
@@ -78,3 +79,11 @@ def test_top_processes_are_listed(page: Page, service: Service) -> None:
     expect(tables).to_have_count(2)
     expect(tables.first.locator("tbody tr").first).to_contain_text(re.compile(r"\d+"))
     expect(page.locator(".processes h2")).to_contain_text("processes")
+
+
+def test_a_server_without_live_data_says_so(page: Page, service: Service) -> None:
+    login(page, service.users["admin"])
+    page.goto(f"/#/server/{uuid.uuid4()}")
+    expect(page.locator("p.error")).to_have_text("This server has no live data, or you have no access to it.")
+    expect(page.locator("#main a[href='#/']")).to_have_count(1)
+    expect(page.locator("#main .charts")).to_have_count(0)

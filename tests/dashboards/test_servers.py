@@ -2,21 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from playwright.sync_api import Page, expect
 
 from tests.dashboards.conftest import PageErrors, Service, login, screenshot
-from tests.openmanager.running import start_exporter
-
-
-@pytest.fixture
-def exporter_address() -> Iterator[str]:
-    proc, address = start_exporter()
-    yield address
-    proc.terminate()
-    proc.wait(timeout=10)
 
 
 def test_an_operator_registers_a_server_after_a_connection_test_and_edits_it(

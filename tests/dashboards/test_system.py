@@ -23,6 +23,7 @@ def test_health_store_statistics_and_the_log_with_filters(page: Page, service: S
     page.dispatch_event("#log-source", "change")
     expect(rows).to_have_count(2)
     expect(rows.first).to_contain_text("deploy failed")
+    expect(rows.first.locator(".posted-by")).to_have_text(f"posted by {service.users['operator']}")
     page.select_option("#log-level", "error")
     expect(rows).to_have_count(1)
     expect(rows.first.locator("td.level-error")).to_have_text("error")

@@ -1,14 +1,18 @@
 // One server: current values, charts of CPU, memory, disk, network and load over a chosen time range
-// (15 minutes to 30 days) that grow live from the event stream, and its top processes.
+// (15 minutes to 30 days) that grow live from the event stream, its top processes, and its remote actions
+// (actions.js).
 //
 // History comes from GET /api/monitoring/performance (one call per metric; load from the raw history of the
 // server's node_load1 series).
 
+import { serverActionsSection } from "../actions.js";
 import { serverAlertsSection } from "../alerts.js";
 import { get } from "../api.js";
 import { ChartGroup, timeChart } from "../charts.js";
 import { h, replace, setText } from "../dom.js";
 import { subscribe } from "../events.js";
+import { fetchServer } from "../fleet.js";
+import { serverSettingsSection } from "../server_settings.js";
 import { ago, bytes, duration, percent, plain, rate, statusLabel } from "../format.js";
 import { t } from "../i18n.js";
 import { onThemeChange } from "../theme.js";
@@ -168,8 +172,7 @@ export async function render(root, { id }) {
 
   let live;
   try {
-    const answer = await get("/api/monitoring/servers", { name: id });
-    live = answer.servers.find((s) => s.server_id === id);
+    live = await fetchServer(id);
   } catch (err) {
     replace(root, h("p", { class: "error" }, t("common.loadFailed", { message: err.message })));
     return null;
@@ -181,6 +184,12 @@ export async function render(root, { id }) {
   const alerts = serverAlertsSection(id);
   chartsBox.after(alerts.el);
   cleanups.push(alerts.stop);
+  const actions = serverActionsSection(id, live.name);
+  processesBox.after(actions.el);
+  cleanups.push(actions.stop);
+  const settings = serverSettingsSection(id);
+  actions.el.after(settings.el);
+  cleanups.push(settings.stop);
 
   function showLive() {
     setText(title, live.name);

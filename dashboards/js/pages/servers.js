@@ -10,7 +10,8 @@ import { hasRole } from "../session.js";
 
 const PAGE_SIZE = 1000;
 
-function parseLabels(text) {
+/** Labels from `name=value` lines (or commas); throws naming a bad line. */
+export function parseLabels(text) {
   const labels = {};
   for (const line of text.split(/[\n,]/)) {
     const trimmed = line.trim();
@@ -22,13 +23,15 @@ function parseLabels(text) {
   return labels;
 }
 
-function formatLabels(labels) {
+/** Labels as `name=value` lines. */
+export function formatLabels(labels) {
   return Object.entries(labels || {})
     .map(([name, value]) => `${name}=${value}`)
     .join("\n");
 }
 
-function field(id, label, control) {
+/** A labelled form field. */
+export function field(id, label, control) {
   control.id = id;
   return h("div", { class: "field" }, h("label", { for: id }, label), control);
 }

@@ -1,5 +1,6 @@
 // Silences: what keeps matching alerts from being notified for a while (their state does not change).
-// Everyone reads them, active, pending or expired; operators and admins create and expire them.
+// Everyone reads them, active, pending or expired; operators and admins create and expire them (an operator
+// only those confined to servers granted to them).
 
 import { del, get } from "../api.js";
 import { alertTabs, matcherText, silenceForm, stateBadge, timeOf } from "../alerts.js";
@@ -91,7 +92,8 @@ export async function render(root) {
         ? h(
             "td",
             { "data-label": t("common.actions") },
-            silence.state === "expired"
+            // An operator may expire only a silence confined to servers granted to them (`editable`).
+            silence.state === "expired" || !silence.editable
               ? ""
               : h(
                   "button",

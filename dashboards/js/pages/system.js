@@ -240,7 +240,15 @@ export async function render(root) {
                 {},
                 h("td", {}, h("time", { datetime: event.at }, dateTime(event.at))),
                 h("td", { class: `level-${event.level}` }, event.level),
-                h("td", {}, event.source),
+                // A posted event names its poster, so it is never taken for one the service wrote itself.
+                h(
+                  "td",
+                  {},
+                  event.source,
+                  event.postedBy
+                    ? h("div", { class: "muted small posted-by" }, t("logs.postedBy", { user: event.postedBy }))
+                    : null,
+                ),
                 h(
                   "td",
                   {},

@@ -183,7 +183,10 @@ export async function render(root) {
           "div",
           { class: "actions" },
           h("button", { type: "button", class: "secondary", onclick: () => editGrants(user) }, t("users.grants")),
-          h("button", { type: "button", class: "secondary", onclick: () => resetPassword(user) }, t("users.reset")),
+          // One's own password is changed with the current one, not reset (the API refuses it).
+          self
+            ? null
+            : h("button", { type: "button", class: "secondary", onclick: () => resetPassword(user) }, t("users.reset")),
           h(
             "button",
             { type: "button", class: "secondary", onclick: () => change(user, { disabled: !user.disabled }) },
@@ -234,7 +237,7 @@ export async function render(root) {
   function addToken() {
     const name = h("input", { required: true, maxlength: "100" });
     const role = roleSelect("new-token-role", "viewer");
-    const days = h("input", { type: "number", min: "1", max: "1830", placeholder: t("tokens.never") });
+    const days = h("input", { type: "number", min: "1", max: "1830", placeholder: t("tokens.defaultDays") });
     const result = h("div");
     let created = false;
     formDialog(
@@ -305,7 +308,7 @@ export async function render(root) {
                     h("td", {}, t(`role.${token.role}`)),
                     h("td", {}, dateTime(token.created_at)),
                     h("td", {}, dateTime(token.last_used_at)),
-                    h("td", {}, token.expires_at ? dateTime(token.expires_at) : t("tokens.never")),
+                    h("td", {}, dateTime(token.expires_at)),
                     h(
                       "td",
                       {},
