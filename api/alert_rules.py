@@ -9,7 +9,7 @@ with several fields together is reported under the first field its message names
 ``source`` is the server's to set: a new rule is ``api``, a replaced rule keeps where it came from (a rule
 from the rules file is upserted from the file again at the next start). ``id`` may be given on creation;
 without one it is derived from the name and the matchers. Every change is announced to the engine, which
-reloads at once (:func:`~collector.alerts.store.announce_config_change`).
+reloads at once (:func:`~collector.alerts.config_listener.announce_config_change`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from api.alerts import announce
 from api.errors import ApiError
 from api.keys import STORES
 from api.openapi import ApiRoutes, body_of
-from collector.alerts import store
+from collector.alerts import rule_store
 from collector.alerts.rules import Rule, RuleSource
 
 _RULE_ID: Final = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
@@ -99,7 +99,7 @@ def _rule_id(request: web.Request) -> str:
     return raw
 
 
-def _conflict(exc: store.RuleConflictError) -> ApiError:
+def _conflict(exc: rule_store.RuleConflictError) -> ApiError:
     return ApiError(
         409,
         f"{exc}; edit that rule instead, or change the name or matchers",
@@ -120,7 +120,7 @@ routes = ApiRoutes()
 )
 async def rules_list(request: web.Request) -> RuleList:
     """Every rule: the built-in defaults, the rules file's and those written through the API."""
-    return RuleList(items=await store.list_rules(request.app[STORES].pg))
+    return RuleList(items=await rule_store.list_rules(request.app[STORES].pg))
 
 
 @routes.post(
@@ -138,8 +138,8 @@ async def rule_create(request: web.Request) -> Rule:
     body = body_of(request, RuleBody)
     stores = request.app[STORES]
     try:
-        rule = await store.create_rule(stores.pg, body.to_rule(body.id, "api"))
-    except store.RuleConflictError as exc:
+        rule = await rule_store.create_rule(stores.pg, body.to_rule(body.id, "api"))
+    except rule_store.RuleConflictError as exc:
         raise _conflict(exc) from None
     await announce(stores.redis, "rule created")
     return rule
@@ -156,7 +156,7 @@ async def rule_create(request: web.Request) -> Rule:
 async def rule_get(request: web.Request) -> Rule:
     """One rule."""
     rule_id = _rule_id(request)
-    rule = await store.get_rule(request.app[STORES].pg, rule_id)
+    rule = await rule_store.get_rule(request.app[STORES].pg, rule_id)
     if rule is None:
         raise ApiError(404, f"no such alert rule: {rule_id}")
     return rule
@@ -184,8 +184,8 @@ async def rule_update(request: web.Request) -> Rule:
         )
     stores = request.app[STORES]
     try:
-        rule = await store.update_rule(stores.pg, body.to_rule(rule_id, "api"))
-    except store.RuleConflictError as exc:
+        rule = await rule_store.update_rule(stores.pg, body.to_rule(rule_id, "api"))
+    except rule_store.RuleConflictError as exc:
         raise _conflict(exc) from None
     if rule is None:
         raise ApiError(404, f"no such alert rule: {rule_id}")
@@ -210,7 +210,7 @@ async def rule_delete(request: web.Request) -> web.Response:
     """
     rule_id = _rule_id(request)
     stores = request.app[STORES]
-    if not await store.delete_rule(stores.pg, rule_id):
+    if not await rule_store.delete_rule(stores.pg, rule_id):
         raise ApiError(404, f"no such alert rule: {rule_id}")
     await announce(stores.redis, "rule deleted")
     return web.Response(status=204)

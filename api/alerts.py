@@ -1,14 +1,14 @@
 """``/api/alerts``: the alerts the engine raised, filtered and paged, and acknowledging or resolving one.
 
-Alerts are read from PostgreSQL (:mod:`collector.alerts.store`), one row per episode of an alert (pending →
-firing → resolved); the live list in Redis (``alerts:active``) is the engine's, for the SSE stream. Viewers
-read the alerts of the servers granted to them (admins see all; an alert whose server has no row is an
-admin's only). Operators acknowledge (``read``) and resolve by hand the alerts of servers they may operate.
-A server the caller may not see is refused with 403, as the other server-scoped routes do.
+Alerts are read from PostgreSQL (:mod:`collector.alerts.alert_store`), one row per episode of an alert
+(pending → firing → resolved); the live list in Redis (``alerts:active``) is the engine's, for the SSE
+stream. Viewers read the alerts of the servers granted to them (admins see all; an alert whose server has no
+row is an admin's only). Operators acknowledge (``read``) and resolve by hand the alerts of servers they may
+operate. A server the caller may not see is refused with 403, as the other server-scoped routes do.
 
 A hand resolve holds the alert: the engine does not fire it again until its condition has cleared once. Both
 actions record who did them (the caller's username) and tell the engine to reload at once
-(:func:`~collector.alerts.store.announce_config_change`).
+(:func:`~collector.alerts.config_listener.announce_config_change`).
 
 ``{id}`` in these paths only matches hexadecimal digits and dashes, so ``/api/alerts/rules``,
 ``/api/alerts/silences``, ``/api/alerts/channels`` and ``/api/alerts/notifications`` are never taken for an
@@ -17,7 +17,6 @@ alert id.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Final, Literal
 from uuid import UUID
 
@@ -31,8 +30,9 @@ from api.errors import ApiError
 from api.keys import STORES
 from api.monitoring import Instant
 from api.openapi import ApiRoutes, QueryModel, query_of
-from collector.alerts import store
-from collector.alerts.model import AlertState, Severity
+from collector.alerts import alert_store
+from collector.alerts.config_listener import announce_config_change
+from collector.alerts.model import AlertState, Severity, to_seconds
 
 log = structlog.get_logger(__name__)
 
@@ -100,11 +100,7 @@ class AlertPage(BaseModel):
     offset: int
 
 
-def _seconds(at: datetime | None) -> float | None:
-    return None if at is None else at.timestamp()
-
-
-def alert_out(record: store.AlertRecord) -> AlertOut:
+def alert_out(record: alert_store.AlertRecord) -> AlertOut:
     """The API's view of a stored alert."""
     return AlertOut(
         id=record.id,
@@ -121,11 +117,11 @@ def alert_out(record: store.AlertRecord) -> AlertOut:
         value=record.value,
         read=record.read,
         acknowledged_by=record.acknowledged_by,
-        acknowledged_at=_seconds(record.acknowledged_at),
+        acknowledged_at=to_seconds(record.acknowledged_at),
         resolved_by=record.resolved_by,
-        started_at=_seconds(record.started_at),
-        fired_at=_seconds(record.fired_at),
-        resolved_at=_seconds(record.resolved_at),
+        started_at=to_seconds(record.started_at),
+        fired_at=to_seconds(record.fired_at),
+        resolved_at=to_seconds(record.resolved_at),
         updated_at=record.timestamp.timestamp(),
     )
 
@@ -133,19 +129,21 @@ def alert_out(record: store.AlertRecord) -> AlertOut:
 async def announce(redis: aioredis.Redis, action: str) -> None:
     """Tell the engine to reload now; a Redis failure is logged, since the change is stored already."""
     try:
-        await store.announce_config_change(redis)
+        await announce_config_change(redis)
     except aioredis.RedisError as exc:
         # The engine also rereads rules, silences and holds on its own every few seconds.
         log.warning("could not announce an alert configuration change", action=action, error=str(exc))
 
 
-async def _accessible(request: web.Request, minimum_role: Literal["viewer", "operator"]) -> store.AlertRecord:
+async def _accessible(
+    request: web.Request, minimum_role: Literal["viewer", "operator"]
+) -> alert_store.AlertRecord:
     raw = request.match_info["id"]
     try:
         alert_id = UUID(raw)
     except ValueError:
         raise ApiError(404, f"no such alert: {raw}") from None
-    record = await store.get_alert(request.app[STORES].pg, alert_id)
+    record = await alert_store.get_alert(request.app[STORES].pg, alert_id)
     if record is None:
         raise ApiError(404, f"no such alert: {alert_id}")
     if record.server_id is not None:
@@ -178,7 +176,7 @@ async def alerts_list(request: web.Request) -> AlertPage:
     if query.server_id is not None:
         await require_server(request, query.server_id, "viewer")
         allowed = {query.server_id}
-    records, total = await store.list_alerts(
+    records, total = await alert_store.list_alerts(
         request.app[STORES].pg,
         state=query.state,
         severity=query.severity,
@@ -220,7 +218,7 @@ async def alert_acknowledge(request: web.Request) -> AlertOut:
     record = await _accessible(request, "operator")
     principal = require_principal(request)
     stores = request.app[STORES]
-    acknowledged = await store.acknowledge_alert(stores.pg, record.id, principal.username)
+    acknowledged = await alert_store.acknowledge_alert(stores.pg, record.id, principal.username)
     if acknowledged is None:
         raise ApiError(404, f"no such alert: {record.id}")
     await announce(stores.redis, "acknowledge")
@@ -245,7 +243,7 @@ async def alert_resolve(request: web.Request) -> AlertOut:
     stores = request.app[STORES]
     resolved = None
     if record.state != "resolved":
-        resolved = await store.resolve_alert(stores.pg, record.id, principal.username)
+        resolved = await alert_store.resolve_alert(stores.pg, record.id, principal.username)
     if resolved is None:
         raise ApiError(
             409,

@@ -7,6 +7,7 @@ stores; ``openmanager api`` serves the same application alone against the same s
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 from aiohttp import web
 
 from api import (
+    actions,
     alert_rules,
     alerts,
     channels,
@@ -21,22 +23,32 @@ from api import (
     events,
     logs,
     monitoring,
+    probe,
     processes,
+    remote_write,
     servers,
     silences,
     stats,
 )
+from api.action_log import action_events_middleware
+from api.ask import route as ask_route
 from api.auth import audit_routes, setup_auth, token_routes, user_routes
 from api.auth import routes as auth_routes
 from api.auth.audit import audit_middleware
 from api.auth.middleware import auth_middleware
 from api.errors import error_middleware
-from api.health import health
-from api.keys import REGISTRIES, SCHEDULER_STATE, SETTINGS, STORES, VERSION
+from api.health import routes as health_routes
+from api.httpserver import server_header, strict_transport_security
+from api.keys import AUTH_FAILURES, CONNECTION_TESTS, REGISTRIES, SCHEDULER_STATE, SETTINGS, STORES, VERSION
+from api.mcp.http import setup_mcp
 from api.openapi import setup_openapi
-from api.ratelimit import rate_limit_middleware
-from api.selfmetrics import metrics, process_registry
-from collector.settings import Settings
+from api.outage import store_outage_middleware
+from api.prometheus.render import prometheus_errors
+from api.prometheus.setup import setup_prometheus
+from api.ratelimit import AuthFailureLimiter, rate_limit_middleware
+from api.selfmetrics import process_registry
+from api.selfmetrics import routes as metrics_routes
+from collector.config.settings import Settings
 from collector.storage.connections import open_stores
 
 
@@ -57,25 +69,33 @@ def create_app(settings: Settings, *, dashboard_dir: Path | None = None) -> web.
     app = web.Application(
         middlewares=[
             error_middleware,
+            store_outage_middleware,
+            prometheus_errors,
             auth_middleware,
             rate_limit_middleware(settings.rate_limit),
             audit_middleware,
+            action_events_middleware,
         ],
         client_max_size=1 << 20,
     )
     app[SETTINGS] = settings
+    app[AUTH_FAILURES] = AuthFailureLimiter(settings.rate_limit)
+    app[CONNECTION_TESTS] = asyncio.Semaphore(probe.MAX_CONCURRENT_TESTS)
     app[VERSION] = package_version()
     app[SCHEDULER_STATE] = _absent_scheduler
     app[REGISTRIES] = [process_registry()]
 
     async def stores_ctx(app: web.Application) -> AsyncIterator[None]:
-        async with open_stores(settings) as stores:
+        async with open_stores(settings, degraded_start=True) as stores:
             app[STORES] = stores
             yield
 
     app.cleanup_ctx.append(stores_ctx)
-    app.router.add_get("/api/health", health)
-    app.router.add_get("/metrics", metrics)
+    app.on_response_prepare.append(server_header)
+    if settings.tls.enabled and settings.tls.hsts_max_age_s:
+        app.on_response_prepare.append(strict_transport_security(settings.tls.hsts_max_age_s))
+    health_routes.register(app)
+    metrics_routes.register(app)
     setup_auth(app)
     for auth_table in (auth_routes.routes, user_routes.routes, token_routes.routes, audit_routes.routes):
         auth_table.register(app)
@@ -90,10 +110,15 @@ def create_app(settings: Settings, *, dashboard_dir: Path | None = None) -> web.
         alert_rules.routes,
         silences.routes,
         alerts.routes,
+        remote_write.routes,
+        ask_route.routes,
     ):
         table.register(app)
     logs.routes.register(app)
+    actions.setup_actions(app)
     events.setup_events(app)
+    setup_prometheus(app)
+    setup_mcp(app)
     setup_openapi(app)
     if dashboard_dir is not None and (dashboard_dir / "index.html").is_file():
         serve_dashboard(app, dashboard_dir)

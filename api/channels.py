@@ -2,7 +2,9 @@
 
 Operators read the channels and the delivery history; only admins create, replace, delete and test channels.
 A channel is answered with every secret (SMTP password, webhook header values, Slack URL) shown as ``***``;
-a replacement that gives a secret as ``***`` keeps the stored one, so a form can send back what it read.
+a replacement that gives a secret as ``***`` keeps the stored one, so a form can send back what it read,
+unless it also changes where the secrets go (SMTP host, port or TLS mode, webhook URL): then every secret must
+be given again (422), so that a stored secret is never sent to a new destination.
 The request body is the channel model itself (discriminated by ``kind``), so the document's schema is the one
 the store validates against.
 
@@ -19,7 +21,6 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-import aiohttp
 import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, Field, PlainSerializer, RootModel
@@ -35,7 +36,7 @@ from collector.alerts.notify.channels import (
     redact_channel,
     reveal_channel,
 )
-from collector.alerts.notify.delivery import Sender
+from collector.alerts.notify.delivery import Sender, new_http_session
 from collector.alerts.notify.notifier import send_test
 
 MAX_PAGE = 1000
@@ -276,7 +277,7 @@ async def channel_test(request: web.Request) -> ChannelTestResult:
     """Send one synthetic notification over the channel now, in one attempt, and report how it went."""
     channel = await _stored(request.app[STORES].pg, _channel_id(request))
     config = channel.config
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=config.timeout_s)) as session:
+    async with new_http_session(timeout_s=config.timeout_s) as session:
         result = await send_test(Sender(session), config)
     return ChannelTestResult(ok=result.ok, attempts=result.attempts, error=result.error)
 

@@ -7,6 +7,7 @@ shape. Anything else is logged with its traceback and answered with a bare 500 t
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import structlog
 from aiohttp import web
@@ -47,6 +48,37 @@ class ApiError(Exception):
         self.message = message
         self.details = details
         self.headers = dict(headers or {})
+
+
+CLIENT_GONE = 499
+"""Status recorded when the client went away before the answer (nginx's convention)."""
+
+
+@dataclass
+class Answered:
+    """What a handler answered, as :func:`call_noting` saw it: the status, and the error code of an
+    :class:`ApiError`. :data:`CLIENT_GONE` until it answers."""
+
+    status: int = CLIENT_GONE
+    code: str | None = None
+
+
+async def call_noting(handler: Handler, request: web.Request, answered: Answered) -> web.StreamResponse:
+    """Call ``handler``, noting in ``answered`` the status it answered or failed with (500 for anything but
+    an :class:`ApiError` or an HTTP exception); for middlewares that record every outcome."""
+    try:
+        response = await handler(request)
+    except ApiError as exc:
+        answered.status, answered.code = exc.status, exc.code
+        raise
+    except web.HTTPException as exc:
+        answered.status = exc.status
+        raise
+    except Exception:
+        answered.status = 500
+        raise
+    answered.status = response.status
+    return response
 
 
 def error_response(error: ApiError) -> web.Response:

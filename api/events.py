@@ -11,6 +11,10 @@ hold the broker back or grow memory. A stream sends a ``retry:`` hint first, a c
 ``heartbeat_s`` seconds (which keeps proxies from timing out an idle connection and finds clients that went
 away), and ends when the app shuts down.
 
+One user holds at most ``max_streams_per_user`` streams at once (``http.max_streams_per_user``, all their
+sessions and API tokens together); the next is answered 429, so one account cannot hold connections without
+bound.
+
 A browser's ``EventSource`` cannot send an ``Authorization`` header, so this route alone also takes the
 access token as ``?access_token=``. URLs end up in access logs and browser history, so only the short-lived
 JWT access token is accepted there, never a long-lived ``om_`` API token (send that as a header).
@@ -21,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Final, Literal
@@ -34,11 +38,13 @@ from pydantic import Field
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from api.auth.authz import allowed_servers
+from api.auth.authz import allowed_servers, require_principal
 from api.auth.middleware import auth_middleware, unauthorized
 from api.auth.tokens import API_TOKEN_PREFIX
-from api.keys import STORES
+from api.errors import ApiError
+from api.keys import BROKER, SETTINGS, STORES, STREAM_CONFIG
 from api.openapi import ApiRoutes, QueryModel
+from collector.backoff import Backoff, RetrySchedule
 from collector.storage.keys import EVENTS_ALERTS, EVENTS_SCRAPE, EVENTS_STATUS, channel, channel_base
 
 log = structlog.get_logger(__name__)
@@ -51,8 +57,8 @@ _EVENT_OF_CHANNEL: Final[dict[bytes, EventName]] = {
     EVENTS_ALERTS.encode(): "alert",
 }
 _POLL_S = 1.0
-_FIRST_RETRY_DELAY_S = 0.2
-_MAX_RETRY_DELAY_S = 5.0
+_RESUBSCRIBE_BACKOFF = Backoff(0.2, 5.0)
+_STREAM_RETRY_AFTER_S = 30
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,8 @@ class StreamConfig:
     max_age_s: float = 900.0
     """A stream ends after this long and the client reconnects: the caller is authenticated and its grants
     read when a stream opens, so this bounds how long a revoked token or a withdrawn grant keeps streaming."""
+    max_streams_per_user: int = 5
+    """Streams one user may hold open at once."""
 
 
 @dataclass(frozen=True)
@@ -164,6 +172,27 @@ class Broker:
         self.ready = asyncio.Event()
         """Set while the Redis subscription is active (tests wait for it before publishing)."""
         self.closed = False
+        self.streams_of: Counter[UUID] = Counter()
+        """Open streams by user."""
+
+    @contextlib.contextmanager
+    def stream_of(self, user_id: UUID, limit: int) -> Iterator[None]:
+        """Count one stream of ``user_id`` for the ``with`` block; a 429 when the user has ``limit`` open."""
+        if self.streams_of[user_id] >= limit:
+            raise ApiError(
+                429,
+                f"{limit} event streams are open for this user already; close one, or try again later",
+                code="too_many_streams",
+                details={"max_streams_per_user": limit},
+                headers={"Retry-After": str(_STREAM_RETRY_AFTER_S)},
+            )
+        self.streams_of[user_id] += 1
+        try:
+            yield
+        finally:
+            self.streams_of[user_id] -= 1
+            if not self.streams_of[user_id]:
+                del self.streams_of[user_id]
 
     @contextlib.contextmanager
     def subscribe(self, allowed: set[UUID] | None) -> Iterator[Subscriber]:
@@ -190,7 +219,7 @@ class Broker:
 
     async def run(self, redis: Redis) -> None:
         """Subscribe and dispatch until cancelled; a lost connection is logged, then retried with backoff."""
-        delay_s = _FIRST_RETRY_DELAY_S
+        schedule = RetrySchedule(_RESUBSCRIBE_BACKOFF)
         while True:
             try:
                 async with redis.pubsub(ignore_subscribe_messages=True) as pubsub:
@@ -198,7 +227,7 @@ class Broker:
                         *(channel(name, redis) for name in (EVENTS_STATUS, EVENTS_SCRAPE, EVENTS_ALERTS))
                     )
                     self.ready.set()
-                    delay_s = _FIRST_RETRY_DELAY_S
+                    schedule.succeeded()
                     while True:
                         # A bounded wait rather than listen(): the loop stays responsive to cancellation.
                         raw = await pubsub.get_message(ignore_subscribe_messages=True, timeout=_POLL_S)
@@ -207,15 +236,11 @@ class Broker:
                             if message is not None:
                                 self.publish(message)
             except (RedisError, OSError) as exc:
+                delay_s = schedule.failed(exc)
                 log.warning("event subscription lost; resubscribing", error=str(exc), retry_in_s=delay_s)
             finally:
                 self.ready.clear()
-            await asyncio.sleep(delay_s)
-            delay_s = min(delay_s * 2, _MAX_RETRY_DELAY_S)
-
-
-STREAM_CONFIG: web.AppKey[StreamConfig] = web.AppKey("events.config")
-BROKER: web.AppKey[Broker] = web.AppKey("events.broker")
+            await asyncio.sleep(schedule.wait_s())
 
 
 class EventsQuery(QueryModel):
@@ -248,10 +273,19 @@ async def events_stream(request: web.Request) -> web.StreamResponse:
     engine publishes it: fingerprint, name, state, severity, labels, title, message, times), each a JSON
     object with its ``server_id``, limited to the servers the caller may see.
     Comment lines every 15 s keep the connection alive. The stream ends after 15 minutes (browsers reconnect
-    by themselves, re-checking the token and grants) and when the server shuts down.
+    by themselves, re-checking the token and grants) and when the server shuts down. One user may hold
+    ``http.max_streams_per_user`` streams at once (5 by default); the next is a 429.
     """
     allowed = await allowed_servers(request)
     config = request.app[STREAM_CONFIG]
+    broker = request.app[BROKER]
+    with broker.stream_of(require_principal(request).user_id, config.max_streams_per_user):
+        return await _stream(request, broker, config, allowed)
+
+
+async def _stream(
+    request: web.Request, broker: Broker, config: StreamConfig, allowed: set[UUID] | None
+) -> web.StreamResponse:
     response = web.StreamResponse(
         headers={
             # No Cache-Control here: the security headers set no-store on every /api/ answer, which suits it.
@@ -260,7 +294,7 @@ async def events_stream(request: web.Request) -> web.StreamResponse:
             "X-Accel-Buffering": "no",
         }
     )
-    with request.app[BROKER].subscribe(allowed) as subscriber:
+    with broker.subscribe(allowed) as subscriber:
         await response.prepare(request)
         try:
             await response.write(f"retry: {config.retry_ms}\n: connected\n\n".encode())
@@ -325,7 +359,7 @@ def setup_events(app: web.Application) -> None:
 
     Call after the stores' cleanup context is appended and before :func:`api.openapi.setup_openapi`.
     """
-    app[STREAM_CONFIG] = StreamConfig()
+    app[STREAM_CONFIG] = StreamConfig(max_streams_per_user=app[SETTINGS].http.max_streams_per_user)
     app.cleanup_ctx.append(_broker_ctx)
     app.on_shutdown.append(_end_streams)
     # Just before the auth middleware, which then sees the token as if it had come in the header.

@@ -2,7 +2,10 @@
 
 Viewers read; a non-admin sees the events of the servers granted to it and the events that name no server.
 Operators append events (a note on a maintenance window, a deploy marker), for a server they may operate or
-for none.
+for none. A posted event is marked as such: it carries ``postedBy``, the caller's username (the service's own
+events have none), and its ``source`` may not be one the service writes under (``scrape``, ``alerts``,
+``notify``, … see :data:`~collector.storage.events.SYSTEM_SOURCES`), so a posted event can never pass for a
+system one.
 """
 
 from __future__ import annotations
@@ -16,12 +19,19 @@ import asyncpg
 from aiohttp import web
 from pydantic import AfterValidator, BaseModel, Field
 
-from api.auth.authz import allowed_servers, require_server
+from api.auth.authz import allowed_servers, require_principal, require_server
 from api.errors import ApiError
 from api.keys import STORES
 from api.monitoring import Instant
 from api.openapi import ApiRoutes, BodyModel, QueryModel, body_of, query_of
-from collector.storage.events import Event, Level, query_events, record_event
+from collector.storage.events import (
+    SYSTEM_SOURCES,
+    Event,
+    Level,
+    is_system_source,
+    query_events,
+    record_event,
+)
 
 MAX_LIMIT = 1000
 """The most events one page may hold."""
@@ -62,6 +72,14 @@ def _small_detail(detail: dict[str, Any] | None) -> dict[str, Any] | None:
     return detail
 
 
+def _not_system(source: str) -> str:
+    if is_system_source(source):
+        raise ValueError(
+            f"{source!r} is reserved for the service's own events; name where yours comes from (e.g. deploy)"
+        )
+    return source
+
+
 Source = Annotated[
     str, Field(pattern=SOURCE_PATTERN, description="where the event comes from, e.g. api, user")
 ]
@@ -77,13 +95,24 @@ class LogQuery(QueryModel):
     to: Instant | None = Field(None, description="end, exclusive")
     limit: int = Field(100, ge=1, le=MAX_LIMIT, description=f"page size, at most {MAX_LIMIT}")
     offset: int = Field(0, ge=0, le=1_000_000, description="events to skip, newest first")
+    posted: bool | None = Field(
+        None, description="true: only events posted through the API; false: only the service's own"
+    )
 
 
 class LogBody(BodyModel):
     """One event to append."""
 
     level: Level
-    source: Source
+    source: Annotated[
+        str,
+        Field(
+            pattern=SOURCE_PATTERN,
+            description="where the event comes from, e.g. deploy, user; not a source the service writes "
+            f"under ({', '.join(sorted(SYSTEM_SOURCES))}, or one of theirs with a dot)",
+        ),
+        AfterValidator(_not_system),
+    ]
     message: Annotated[str, Field(min_length=1, max_length=MAX_MESSAGE_CHARS), AfterValidator(_no_nul)]
     server_id: UUID | None = Field(None, alias="serverId")
     detail: Annotated[dict[str, Any] | None, AfterValidator(_small_detail)] = Field(
@@ -101,6 +130,10 @@ class LogEntry(BaseModel):
     server_id: UUID | None = Field(serialization_alias="serverId")
     message: str
     detail: dict[str, Any] | None
+    posted_by: str | None = Field(
+        serialization_alias="postedBy",
+        description="who posted the event through the API; null for the service's own events",
+    )
 
 
 class LogPage(BaseModel):
@@ -121,6 +154,7 @@ def _entry(event: Event) -> LogEntry:
         server_id=event.server_id,
         message=event.message,
         detail=event.detail,
+        posted_by=event.posted_by,
     )
 
 
@@ -154,6 +188,7 @@ async def logs_get(request: web.Request) -> LogPage:
         limit=query.limit,
         offset=query.offset,
         allowed_servers=await allowed_servers(request),
+        posted=query.posted,
     )
     return LogPage(events=[_entry(e) for e in events], total=total, limit=query.limit, offset=query.offset)
 
@@ -167,8 +202,10 @@ async def logs_get(request: web.Request) -> LogPage:
     response=LogEntry,
 )
 async def logs_post(request: web.Request) -> LogEntry:
-    """Record one event, for a server the caller may operate or for none; answers the stored event."""
+    """Record one event, for a server the caller may operate or for none, marked as posted by the caller;
+    answers the stored event."""
     body = body_of(request, LogBody)
+    principal = require_principal(request)
     if body.server_id is not None:
         await require_server(request, body.server_id, "operator")
     try:
@@ -179,6 +216,7 @@ async def logs_post(request: web.Request) -> LogEntry:
             body.message,
             server_id=body.server_id,
             detail=body.detail,
+            posted_by=principal.username,
         )
     except asyncpg.ForeignKeyViolationError:
         raise ApiError(

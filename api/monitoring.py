@@ -20,12 +20,14 @@ from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
 from api.auth.authz import allowed_servers, require_server
 from api.errors import ApiError
 from api.fleet import FleetCache, encode_listing
-from api.keys import STORES
+from api.keys import FLEET, STORES
 from api.openapi import ApiRoutes, BodyModel, QueryModel, body_of, query_of
-from collector.storage.history_read import Matcher, series_range, server_history
+from collector.config.units import parse_duration
+from collector.matchers import Matcher
+from collector.storage.history_read import series_range, server_history
 from collector.storage.live_read import ServerStatus, get_server, matches, redis_stats
 from collector.storage.pgstats import postgres_stats
-from collector.storage.summary import Status
+from collector.summary import Status
 
 MAX_POINTS = 11_000
 """The most points one performance answer may hold (the history layer's own bound)."""
@@ -34,8 +36,6 @@ _DEFAULT_POINTS = 360
 _MAX_STEP_S = 366 * 86400
 _LATEST_UNIX_S = 253_402_300_799  # 9999-12-31T23:59:59Z: the last instant a datetime can hold
 _UNIX = re.compile(r"\d{1,12}(\.\d{1,9})?")
-_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
-_UNIT_S = (86400, 3600, 60, 1)
 
 
 def parse_time(value: object) -> datetime:
@@ -61,18 +61,17 @@ def parse_time(value: object) -> datetime:
 
 
 def parse_step(value: object) -> int:
-    """A step in whole seconds from ``60`` or a duration like ``1m``, ``1h30m``, ``2d``; at least 1 s."""
+    """Whole seconds from ``60`` or a Prometheus duration (``1m``, ``1h30m``, ``1w``); at least 1 s."""
     text = str(value).strip()
-    if text.isdigit():
-        seconds = int(text)
-    else:
-        match = _DURATION.fullmatch(text)
-        if not text or match is None:
-            raise ValueError("expected seconds (60) or a duration like 30s, 1m, 1h30m, 2d")
-        seconds = sum(int(part) * unit for part, unit in zip(match.groups(), _UNIT_S, strict=True) if part)
+    try:
+        seconds = float(text) if text.isdigit() else parse_duration(text)
+    except ValueError:
+        raise ValueError("expected seconds (60) or a duration like 30s, 1m, 1h30m, 2d") from None
     if not 1 <= seconds <= _MAX_STEP_S:
         raise ValueError(f"step must be between 1 s and {_MAX_STEP_S} s")
-    return seconds
+    if not seconds.is_integer():
+        raise ValueError("step must be a whole number of seconds")
+    return int(seconds)
 
 
 Instant = Annotated[
@@ -275,10 +274,6 @@ def _order(server: ServerStatus) -> tuple[str, str]:
     return _name(server).casefold(), server.server_id
 
 
-FLEET = web.AppKey("fleet", FleetCache)
-"""The listing's snapshot: see :mod:`api.fleet`."""
-
-
 def setup_fleet(app: web.Application) -> None:
     """Give ``app`` the snapshot cache the servers listing answers from."""
     app[FLEET] = FleetCache(_encode, _order)
@@ -378,7 +373,12 @@ async def performance(request: web.Request) -> Performance:
     stores = request.app[STORES]
     if query.metric == "load1":
         selected = await series_range(
-            stores.pg, [Matcher("__name__", "=", LOAD_SERIES)], start, end, step, server_id=query.server_id
+            stores.pg,
+            [Matcher(name="__name__", value=LOAD_SERIES)],
+            start,
+            end,
+            step,
+            server_id=query.server_id,
         )
         rows = selected[0].points if selected else []
     else:

@@ -20,10 +20,9 @@ parameters are refused when the model forbids extras, as :class:`QueryModel` doe
 ``openapi_document`` builds the document from every table registered on the app, and :func:`setup_openapi`
 serves it at ``GET /api/openapi.json``.
 
-Migrating an existing route (the auth routes, say) means moving its decorator from ``web.RouteTableDef`` to an
-:class:`ApiRoutes` table, replacing ``read_json``/``read_query`` calls by ``body=``/``query=`` and
-``body_of``/``query_of``, replacing the ``require_role`` call by ``role=``, and registering the table instead
-of ``app.router.add_routes``.
+The Prometheus-compatible routes (:mod:`api.prometheus`) follow Prometheus's conventions instead: they
+declare ``form``, parameters the handler reads itself from the query string or a form-encoded POST body, and
+``error_body``, the error envelope they answer with, with the statuses it comes with in ``errors``.
 """
 
 from __future__ import annotations
@@ -40,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter
 from api.auth.authz import require_role
 from api.auth.validation import read_json, read_query
 from api.errors import ApiError
-from api.keys import VERSION
+from api.keys import OPENAPI_DOCUMENT, OPERATIONS, VERSION
 from collector.storage.users import Role
 
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -101,6 +100,14 @@ class Operation:
     """The aiohttp route name, which the audit log records as the action."""
     route_path: str = ""
     """The path as declared, with any parameter regex (``{id:[0-9a-f-]+}``); ``path`` is without them."""
+    form: type[BaseModel] | None = None
+    """Parameters the handler reads itself, from the query string (GET) or a form-encoded body (POST)."""
+    error_body: type[BaseModel] | None = None
+    """The error shape of this route when it is not :class:`ErrorBody`."""
+    errors: tuple[tuple[int, str], ...] = ()
+    """Error statuses the route documents beyond the usual ones, with their descriptions."""
+    also: tuple[tuple[int, str], ...] = ()
+    """Other statuses answered with the success response's body (``/api/health``'s 503 when degraded)."""
 
     @property
     def operation_id(self) -> str:
@@ -111,9 +118,6 @@ class Operation:
 
 _QUERY: web.RequestKey[BaseModel] = web.RequestKey("openapi.query")
 _BODY: web.RequestKey[BaseModel] = web.RequestKey("openapi.body")
-
-OPERATIONS: web.AppKey[list[Operation]] = web.AppKey("openapi.operations")
-"""Every operation registered on the app, in registration order: the document's source."""
 
 
 def query_of(request: web.Request, model: type[M]) -> M:
@@ -140,7 +144,7 @@ def _wrap(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamResponse
             require_role(request, op.role)
         if op.query is not None:
             request[_QUERY] = read_query(request, op.query)
-        elif request.query:
+        elif request.query and op.form is None:
             raise ApiError(
                 422, "this endpoint takes no query parameters", details=[{"field": k} for k in request.query]
             )
@@ -176,6 +180,10 @@ class ApiRoutes:
         media_type: str = "application/json",
         status: int = 200,
         name: str | None = None,
+        form: type[BaseModel] | None = None,
+        error_body: type[BaseModel] | None = None,
+        errors: tuple[tuple[int, str], ...] = (),
+        also: tuple[tuple[int, str], ...] = (),
     ) -> Callable[[Handler], Handler]:
         """Declare a route; the decorated handler is returned unchanged."""
 
@@ -196,6 +204,10 @@ class ApiRoutes:
                     description=(handler.__doc__ or "").strip(),
                     status=status,
                     name=name,
+                    form=form,
+                    error_body=error_body,
+                    errors=errors,
+                    also=also,
                 )
             )
             return handler
@@ -254,7 +266,8 @@ def _parameters(op: Operation, query_schema: dict[str, Any] | None) -> list[dict
 
 def _responses(op: Operation, response_schema: dict[str, Any] | None) -> dict[str, Any]:
     ok_schema = response_schema if response_schema is not None else {}
-    error = {"content": {"application/json": {"schema": {"$ref": _REF_TEMPLATE.format(model="ErrorBody")}}}}
+    error_model = op.error_body.__name__ if op.error_body is not None else "ErrorBody"
+    error = {"content": {"application/json": {"schema": {"$ref": _REF_TEMPLATE.format(model=error_model)}}}}
     success: dict[str, Any] = {"description": HTTPStatus(op.status).phrase}
     if op.status != HTTPStatus.NO_CONTENT:
         success["content"] = {op.media_type: {"schema": ok_schema}}
@@ -266,6 +279,13 @@ def _responses(op: Operation, response_schema: dict[str, Any] | None) -> dict[st
         responses["403"] = {"description": f"Needs the {op.role} role or access to the server", **error}
     if op.query is not None or op.body is not None:
         responses["422"] = {"description": "Invalid input; details name each problem", **error}
+    for status, description in op.errors:
+        responses[str(status)] = {"description": description, **error}
+    for status, description in op.also:
+        responses[str(status)] = {
+            "description": description,
+            "content": {op.media_type: {"schema": ok_schema}},
+        }
     responses["4XX"] = {"description": "Client error", **error}
     return responses
 
@@ -277,7 +297,10 @@ def openapi_document(app: web.Application) -> dict[str, Any]:
         ((-1, "error"), "serialization", TypeAdapter(ErrorBody))
     ]
     for i, op in enumerate(operations):
-        for part, model in (("query", op.query), ("body", op.body), ("response", op.response)):
+        if op.error_body is not None:
+            inputs.append(((i, "error"), "serialization", TypeAdapter(op.error_body)))
+        parts = (("query", op.query), ("body", op.body), ("form", op.form), ("response", op.response))
+        for part, model in parts:
             if model is not None:
                 mode: Literal["validation", "serialization"] = (
                     "serialization" if part == "response" else "validation"
@@ -298,7 +321,9 @@ def openapi_document(app: web.Application) -> dict[str, Any]:
 
     paths: dict[str, dict[str, Any]] = {}
     for i, op in enumerate(operations):
-        query_ref = schema_of(i, "query", "validation")
+        form_ref = schema_of(i, "form", "validation")
+        # A form is the query string of a GET, the body of a POST.
+        query_ref = schema_of(i, "query", "validation") or (form_ref if op.method == "GET" else None)
         query_schema = (
             components[query_ref["$ref"].rsplit("/", 1)[1]]
             if query_ref and "$ref" in query_ref
@@ -322,6 +347,11 @@ def openapi_document(app: web.Application) -> dict[str, Any]:
                 "required": True,
                 "content": {"application/json": {"schema": body_schema}},
             }
+        elif form_ref is not None and op.method != "GET":
+            entry["requestBody"] = {
+                "required": False,
+                "content": {"application/x-www-form-urlencoded": {"schema": form_ref}},
+            }
         paths.setdefault(_PATH_PARAM.sub(r"{\1}", op.path), {})[op.method.lower()] = entry
     if "ErrorBody" not in components:
         components["ErrorBody"] = ErrorBody.model_json_schema(ref_template=_REF_TEMPLATE)
@@ -337,20 +367,18 @@ def openapi_document(app: web.Application) -> dict[str, Any]:
     }
 
 
-_DOCUMENT: web.AppKey[dict[str, Any]] = web.AppKey("openapi.document")
-
 routes = ApiRoutes()
 
 
 @routes.get("/api/openapi.json", summary="This OpenAPI 3.1 document", tag="meta", role=None)
 async def openapi_json(request: web.Request) -> web.Response:
     """The OpenAPI document of every declared route; public, like the docs page that renders it."""
-    return web.json_response(request.app[_DOCUMENT])
+    return web.json_response(request.app[OPENAPI_DOCUMENT])
 
 
 async def _build_document(app: web.Application) -> None:
     # At start-up every table is registered and the routes never change afterwards: build once.
-    app[_DOCUMENT] = openapi_document(app)
+    app[OPENAPI_DOCUMENT] = openapi_document(app)
 
 
 def setup_openapi(app: web.Application) -> None:

@@ -21,7 +21,7 @@ from api.auth.authz import require_server
 from api.errors import ApiError
 from api.keys import STORES
 from api.openapi import ApiRoutes, QueryModel, query_of
-from collector.scrape.result import SeriesKey
+from collector.result import SeriesKey
 from collector.storage.live_read import get_server, latest_series
 
 CPU_METRIC = "openmanager_process_cpu_percent"

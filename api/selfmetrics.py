@@ -7,6 +7,9 @@ from prometheus_client import CollectorRegistry, PlatformCollector, ProcessColle
 from prometheus_client.exposition import choose_encoder
 
 from api.keys import REGISTRIES
+from api.openapi import ApiRoutes
+
+routes = ApiRoutes()
 
 
 def process_registry() -> CollectorRegistry:
@@ -17,8 +20,16 @@ def process_registry() -> CollectorRegistry:
     return registry
 
 
+@routes.get(
+    "/metrics",
+    summary="The service's own metrics (Prometheus text, or OpenMetrics when the Accept header asks)",
+    tag="health",
+    role=None,
+    media_type="text/plain",
+)
 async def metrics(request: web.Request) -> web.Response:
-    """Every registered registry, encoded as the scraper asked for."""
+    """Every registered registry, encoded as the scraper asked for: the process, the collector, the
+    pipeline, the notifier. Not rate limited; scrape it with any Prometheus."""
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
     body = b"".join(encoder(registry) for registry in request.app[REGISTRIES])
     if content_type.startswith("application/openmetrics-text"):

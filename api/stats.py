@@ -18,8 +18,8 @@ from api.keys import SCHEDULER_STATE, STORES
 from api.openapi import ApiRoutes
 from collector.storage.live_read import list_servers
 from collector.storage.pgstats import postgres_stats
-from collector.storage.summary import Status
 from collector.storage.users import count_users
+from collector.summary import Status
 
 _STATUSES: tuple[Status, ...] = ("up", "warning", "down", "unknown")
 

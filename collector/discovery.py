@@ -11,6 +11,10 @@ labels: ``__address__``, group labels, then ``job``, ``__scheme__``, ``__metrics
 ``relabel_configs``; then ``__meta_*`` labels are removed and ``instance`` defaults to ``__address__``. The
 scrape URL, interval and timeout are read from the ``__`` labels after relabeling, and labels starting with
 ``__`` are not part of the target's public labels.
+
+Beyond Prometheus, a ``__params_<name>`` label gives *every* value of URL parameter ``<name>``, comma
+separated, replacing the job's: ``__param_<name>`` can carry only one, and a registered server's collectors
+are several ``collect[]`` parameters (:mod:`collector.registered`).
 """
 
 from __future__ import annotations
@@ -23,11 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
-from collector.config_fields import Fields, LabelPairs
-from collector.configfile import ConfigError, ConfigProblem, YamlDocument, parse_yaml
-from collector.scrape.relabel import relabel
-from collector.targets import Params, ScrapeJob, target_address_problem
-from collector.units import format_duration, parse_duration
+from collector.config.configfile import ConfigError, ConfigProblem, YamlDocument, parse_yaml
+from collector.config.fields import Fields, LabelPairs
+from collector.config.job_sections import target_address_problem
+from collector.config.relabel_actions import relabel
+from collector.config.scrape_job import Params, ScrapeJob
+from collector.config.units import format_duration, parse_duration
 
 ADDRESS_LABEL = "__address__"
 SCHEME_LABEL = "__scheme__"
@@ -35,6 +40,7 @@ METRICS_PATH_LABEL = "__metrics_path__"
 SCRAPE_INTERVAL_LABEL = "__scrape_interval__"
 SCRAPE_TIMEOUT_LABEL = "__scrape_timeout__"
 PARAM_LABEL_PREFIX = "__param_"
+PARAM_VALUES_LABEL_PREFIX = "__params_"
 META_LABEL_PREFIX = "__meta_"
 FILE_SD_PATH_LABEL = "__meta_filepath"
 STATIC_SOURCE = "static"
@@ -281,12 +287,16 @@ def _check_scrape_labels(labels: Mapping[str, str]) -> tuple[float, float] | str
 
 
 def _params(job_params: Params, labels: Mapping[str, str]) -> Params:
-    """The job's params with each ``__param_<name>`` label replacing the first value of ``<name>``."""
+    """The job's params with each ``__param_<name>`` label replacing the first value of ``<name>``, and each
+    ``__params_<name>`` label all of them."""
     params = {name: list(values) for name, values in job_params}
     for name, value in labels.items():
         if name.startswith(PARAM_LABEL_PREFIX):
             values = params.setdefault(name[len(PARAM_LABEL_PREFIX) :], [])
             values[:1] = [value]
+    for name, value in labels.items():
+        if name.startswith(PARAM_VALUES_LABEL_PREFIX):
+            params[name[len(PARAM_VALUES_LABEL_PREFIX) :]] = [v for v in value.split(",") if v]
     return tuple(sorted((name, tuple(values)) for name, values in params.items()))
 
 

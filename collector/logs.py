@@ -13,8 +13,9 @@ from typing import TextIO
 
 import structlog
 
-from collector.settings import LogSettings
+from collector.config.settings import LogSettings
 
+_CHATTY_LOGGERS = ("apscheduler", "pgserver", "aiohttp.access", "mcp")
 _SECRET_KEYS = frozenset({"password", "token", "secret", "authorization", "dsn", "credentials", "cookie"})
 
 
@@ -62,5 +63,8 @@ def configure_logging(settings: LogSettings, stream: TextIO | None = None) -> No
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.level.upper())
-    # Per-request access lines are the API's own business; aiohttp's are noise at info.
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # Above debug, one line per meaningful event: not one per scheduler job run (every slot, every 5 s),
+    # nor pgserver's command lines, nor aiohttp's or the MCP SDK's per-request lines (the API logs its own).
+    quiet = logging.WARNING if root.level > logging.DEBUG else logging.NOTSET
+    for name in _CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(quiet)

@@ -1,8 +1,10 @@
 """The ``openmanager`` command: run the service and manage an installation.
 
 Subcommands: ``run`` (collector + API + dashboard), ``api`` (the API alone, to scale out), ``check-config``,
-``migrate`` and ``user add``. Exit status 0 on success, 1 when a check finds problems, 2 on bad usage or an
-invalid configuration.
+``check-metrics``, ``import`` (an OpenMetrics backfill into history), ``mcp`` (the MCP server over stdio),
+``migrate``, ``user add`` and ``keys init|show-public|rotate`` (the key that signs remote actions; the key of
+the secrets stored in PostgreSQL). Exit
+status 0 on success, 1 when a check finds problems, 2 on bad usage or an invalid configuration.
 """
 
 from __future__ import annotations
@@ -13,16 +15,21 @@ import getpass
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from api.passwords import check_password_strength, hash_password
-from collector.configfile import ConfigError
+from collector.actions.signing import SigningKeyError, create_key_file, load_key_file, public_key_text
+from collector.config.configfile import ConfigError
+from collector.config.settings import Settings, load_settings, settings_path, settings_summary
+from collector.config.targets import load_targets, summary
+from collector.ingest.backfill import BackfillError, backfill
 from collector.logs import configure_logging
 from collector.scrape.checkmetrics import CheckFormat, check_metrics
-from collector.settings import Settings, load_settings, settings_path, settings_summary
 from collector.storage.connections import open_stores
+from collector.storage.errors import StoreUnavailable
 from collector.storage.users import ROLES, Role, UserExistsError, create_user
-from collector.targets import load_targets, summary
+from openmanager import keys_rotate
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -33,7 +40,10 @@ COMMANDS = {
     "migrate": "apply database migrations",
     "check-config": "validate a settings file and a target file",
     "check-metrics": "validate a metrics page (Prometheus text or OpenMetrics) from a file or stdin",
+    "import": "write an OpenMetrics file with timestamps into history (a backfill)",
+    "mcp": "serve the read-only MCP tools over stdin/stdout for an AI assistant (token: $OM_MCP_TOKEN)",
     "user": "manage accounts",
+    "keys": "manage keys: make or show the key that signs remote actions, rotate the secrets' key",
 }
 """Every subcommand and its one-line help."""
 
@@ -54,11 +64,21 @@ def _parser() -> argparse.ArgumentParser:
     metrics = sub.add_parser("check-metrics", help=COMMANDS["check-metrics"])
     metrics.add_argument("--format", choices=("auto", "text", "openmetrics"), default="auto")
     metrics.add_argument("file", help="the page to check, or - for standard input")
+    backfill_cmd = with_config(sub.add_parser("import", help=COMMANDS["import"]))
+    backfill_cmd.add_argument("file", type=Path, help="an OpenMetrics file whose samples all have timestamps")
+    mcp_cmd = with_config(sub.add_parser("mcp", help=COMMANDS["mcp"]))
+    mcp_cmd.add_argument("--token-file", type=Path, help="file holding the API token (else $OM_MCP_TOKEN)")
     user = sub.add_parser("user", help=COMMANDS["user"])
     user_sub = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
     add = with_config(user_sub.add_parser("add", help="create an account (password from a prompt or stdin)"))
     add.add_argument("name")
     add.add_argument("--role", choices=ROLES, required=True)
+    keys = sub.add_parser("keys", help=COMMANDS["keys"])
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    init = with_config(keys_sub.add_parser("init", help="make the signing key and print its public key"))
+    init.add_argument("--force", action="store_true", help="replace an existing key")
+    with_config(keys_sub.add_parser("show-public", help="print the public key for the exporters"))
+    keys_rotate.add_parser(keys_sub, with_config)
     return parser
 
 
@@ -115,6 +135,21 @@ def check_metrics_command(file: str, fmt: CheckFormat) -> int:
     return EXIT_OK
 
 
+def keys_command(settings: Settings, command: str, *, force: bool) -> int:
+    """``keys init`` (a new key, 0600; refused over an existing one unless ``force``) or ``keys
+    show-public``: print the public key as the exporters take it."""
+    path = settings.actions.key_path(settings.data_dir)
+    try:
+        key = create_key_file(path, force=force) if command == "init" else load_key_file(path)
+    except SigningKeyError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return EXIT_PROBLEMS
+    if command == "init":
+        sys.stderr.write(f"wrote the actions signing key to {path}; give the exporters its public key:\n")
+    sys.stdout.write(public_key_text(key.public_key()) + "\n")
+    return EXIT_OK
+
+
 def _read_new_password() -> str:
     if sys.stdin.isatty():
         first = getpass.getpass("Password: ")
@@ -135,10 +170,44 @@ async def _user_add(settings: Settings, name: str, role: Role, password: str) ->
     return EXIT_OK
 
 
+async def _import(settings: Settings, file: Path, payload: bytes) -> int:
+    async with open_stores(settings) as stores:
+        try:
+            report = await backfill(stores.pg, payload)
+        except BackfillError as exc:
+            sys.stderr.write(f"{file}: {exc}\n")
+            return EXIT_PROBLEMS
+        except StoreUnavailable as exc:
+            sys.stderr.write(f"{file}: not imported, PostgreSQL failed: {exc}\n")
+            return EXIT_PROBLEMS
+    first = datetime.fromtimestamp(report.first_ms / 1000, UTC).isoformat()
+    last = datetime.fromtimestamp(report.last_ms / 1000, UTC).isoformat()
+    sys.stdout.write(
+        f"imported {report.samples} samples of {report.servers} servers ({report.rows} rows) "
+        f"from {first} to {last}\n"
+    )
+    return EXIT_OK
+
+
 async def _migrate(settings: Settings) -> int:
     async with open_stores(settings):
         pass
     sys.stdout.write("database schema is up to date\n")
+    return EXIT_OK
+
+
+def _mcp(settings: Settings, token_file: Path | None) -> int:
+    from api.app import package_version  # noqa: PLC0415 - keeps the other commands light
+    from api.mcp.stdio import TokenError, read_token, serve_stdio  # noqa: PLC0415
+
+    try:
+        asyncio.run(serve_stdio(settings, read_token(token_file), package_version()))
+    except TokenError as exc:
+        sys.stderr.write(f"openmanager mcp: {exc}\n")
+        return EXIT_USAGE
+    except StoreUnavailable as exc:
+        sys.stderr.write(f"openmanager mcp: the stores are not reachable: {exc}\n")
+        return EXIT_PROBLEMS
     return EXIT_OK
 
 
@@ -151,6 +220,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return check_metrics_command(args.file, args.format)
     settings = _load(args.config)
     configure_logging(settings.log)
+    if args.command == "keys" and args.keys_command == "rotate":
+        return keys_rotate.rotate_command(settings, resume=args.resume, drop_old=args.drop_old)
+    if args.command == "keys":
+        return keys_command(settings, args.keys_command, force=getattr(args, "force", False))
     if args.command in ("run", "api"):
         import uvloop  # noqa: PLC0415 - only the long-running service needs the faster loop
 
@@ -165,9 +238,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     if args.command == "migrate":
         return asyncio.run(_migrate(settings))
+    if args.command == "mcp":
+        return _mcp(settings, args.token_file)
+    if args.command == "import":
+        try:
+            payload = args.file.read_bytes()
+        except OSError as exc:
+            sys.stderr.write(f"{args.file}: cannot be read: {exc.strerror}\n")
+            return EXIT_USAGE
+        return asyncio.run(_import(settings, args.file, payload))
     if args.command == "user":
         password = _read_new_password()
-        weakness = check_password_strength(password)
+        weakness = check_password_strength(password, username=args.name)
         if weakness:
             sys.stderr.write(f"{weakness}\n")
             return EXIT_USAGE

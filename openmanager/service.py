@@ -1,17 +1,19 @@
 """``openmanager run``: the collector, the API and the dashboard in one process.
 
-The service is the API application with the collector's context added after the stores'. Shutdown is
-staged: stop accepting connections, let requests finish within ``shutdown_timeout_s``, stop the collector,
-close the stores, stop embedded servers.
+The service is the API application with the collector's context added after the stores'. Every part is
+closed by the context that opened it, also when a later stage of the start fails. Shutdown is staged within
+one bound, ``shutdown_timeout_s``: stop accepting connections and let requests finish (half the bound at
+most), stop the collector, drain into the stores, close alerting, the stores and the embedded servers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,119 +23,315 @@ from aiohttp import web
 from apscheduler.triggers.interval import IntervalTrigger
 
 from api.app import create_app
-from api.bootstrap import FIRST_ADMIN, ensure_first_admin
-from api.keys import REGISTRIES, SCHEDULER_STATE, STORES
+from api.bootstrap import FIRST_ADMIN, discard_stale_initial_password, ensure_first_admin
+from api.httpserver import GuardedAppRunner, ShutdownBudget, server_tls_context
+from api.keys import RECEIVER, REGISTRIES, SCHEDULER_STATE, SCRAPE_SERVICE, SHUTDOWN_BUDGET, STORES
+from api.outage import STORE_ERRORS
 from collector.alerts.engine import AlertEngine
-from collector.alerts.notify.delivery import Sender
+from collector.alerts.model import Alert
+from collector.alerts.notify.delivery import Sender, new_http_session
 from collector.alerts.notify.metrics import NotifyMetrics
 from collector.alerts.notify.notifier import Notifier
-from collector.runtime import Collector
-from collector.settings import Settings
+from collector.cluster.member import ClusterMember
+from collector.cluster.waves import WaveRelay
+from collector.config.settings import Settings
+from collector.ingest.receiver import RemoteWriteReceiver, receiver_options
+from collector.ingest.targets import registered_addresses
+from collector.result import ScrapeResult
+from collector.runtime import ScrapeService, ScrapeServiceOptions
+from collector.storage.connections import Stores
 from collector.storage.history_writer import HistoryWriter, WriterConfig
 from collector.storage.live import LiveWriter
 from collector.storage.maintenance import run_maintenance
 from collector.storage.pipeline import StoragePipeline
 from collector.storage.scrape_events import ScrapeEventLog
 from collector.storage.servers import registered_targets
+from collector.summary import ServerSummary
 
 log = structlog.get_logger(__name__)
 
 DASHBOARD_DIR = Path(__file__).resolve().parent.parent / "dashboards"
 MAINTENANCE_INTERVAL_S = 300
-COLLECTOR = web.AppKey("collector", Collector)
-ALERT_ENGINE = web.AppKey("alert_engine", AlertEngine)
+RETRY_START_S = 5.0
+
+
+CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
+
+
+def after_postgres(ctx: CleanupCtx) -> CleanupCtx:
+    """``ctx`` entered once PostgreSQL answers: at once when it does at start, else in the background (retried
+    while PostgreSQL fails it)."""
+
+    async def deferred(app: web.Application) -> AsyncIterator[None]:
+        stores = app[STORES]
+        entered: AsyncIterator[None] | None = None
+
+        async def enter() -> None:
+            nonlocal entered
+            while True:
+                await stores.postgres_ready.wait()
+                steps = ctx(app)
+                try:
+                    await anext(steps)
+                except STORE_ERRORS as exc:
+                    log.warning("start-up step waits for postgres", error=str(exc) or type(exc).__name__)
+                    await asyncio.sleep(RETRY_START_S)
+                else:
+                    entered = steps
+                    return
+
+        waiting: asyncio.Task[None] | None = None
+        if stores.postgres_ready.is_set():
+            steps = ctx(app)
+            await anext(steps)
+            entered = steps
+        else:
+            waiting = asyncio.create_task(enter(), name="after-postgres")
+        yield
+        if waiting is not None:
+            waiting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiting
+        if entered is not None:
+            with contextlib.suppress(StopAsyncIteration):
+                await anext(entered)
+
+    return deferred
+
+
+async def within(budget: ShutdownBudget, closing: Awaitable[None]) -> None:
+    """Await a close that takes no bound of its own, for what is left of the shutdown bound at most."""
+    try:
+        async with asyncio.timeout(budget.remaining_s()):
+            await closing
+    except TimeoutError:
+        log.warning("shutdown bound reached: a close was cut short")
 
 
 def build_service(settings: Settings, *, with_collector: bool = True) -> web.Application:
     """The API application, plus the collector when ``with_collector``."""
     app = create_app(settings, dashboard_dir=DASHBOARD_DIR)
+    app[SHUTDOWN_BUDGET] = ShutdownBudget(settings.shutdown_timeout_s)
 
     async def first_admin_ctx(app: web.Application) -> AsyncIterator[None]:
-        password = await ensure_first_admin(app[STORES].pg)
-        if password is not None:
-            # Shown once, on the terminal only: never through the log pipeline.
+        # The password itself goes only into a file of mode 0600: standard output ends in the journal.
+        password_file = await ensure_first_admin(app[STORES].pg, settings.data_dir)
+        if password_file is None:
+            await discard_stale_initial_password(app[STORES].pg, settings.data_dir)
+        else:
+            log.warning(
+                "created the first administrator", username=FIRST_ADMIN, password_file=str(password_file)
+            )
             sys.stdout.write(
-                f"\nCreated the first administrator. Log in as {FIRST_ADMIN!r} with password: {password}\n"
-                "Change it after logging in; it is not shown again.\n\n"
+                f"\nCreated the first administrator. Log in as {FIRST_ADMIN!r} with the password in "
+                f"{password_file} (readable by this user only); you will be asked to choose a new one.\n\n"
             )
             sys.stdout.flush()
         yield
 
-    app.cleanup_ctx.append(first_admin_ctx)
+    app.cleanup_ctx.append(after_postgres(first_admin_ctx))
     if with_collector:
 
         async def collector_ctx(app: web.Application) -> AsyncIterator[None]:
+            # Each part's close is registered as soon as it is made, so a start that fails at any stage
+            # closes what was made before it; closes run in reverse: leave the cluster (its targets go to
+            # the others at their next heartbeat), stop intake (the collector, the receiver), drain the
+            # pipeline into the stores, then the relay, alerting, the event log, the session. Each gets
+            # what is left of the one shutdown bound.
             stores = app[STORES]
-            collector = Collector(settings.targets, registered=lambda: registered_targets(stores.pg))
-            history = HistoryWriter(
-                stores.pg, WriterConfig(spool_dir=settings.data_dir / "spool" / "history")
-            )
-            # The notifier asks the engine whether an alert is silenced or inhibited; the engine tells the
-            # notifier what fired or resolved. The notifier starts first so that nothing restored is missed.
-            session = aiohttp.ClientSession()
-            engine: AlertEngine | None = None
-            notifier = Notifier(
-                stores.pg,
-                Sender(session),
-                is_muted=lambda alert, now: engine is not None and engine.is_muted(alert, now),
-                metrics=NotifyMetrics(collector.metrics.registry),
-            )
-            await notifier.start()
-            engine = AlertEngine(
-                stores.pg,
-                stores.redis,
-                on_change=notifier.put,
-                on_config_change=notifier.request_reload,
-                rules_file=settings.alerts.rules_file,
-            )
-            await engine.start()
-            scrape_events = ScrapeEventLog(stores.pg)
-            scrape_events.start()
-            pipeline = StoragePipeline(
-                collector.queue,
-                LiveWriter(stores.redis),
-                history,
-                observers=[engine.observe, scrape_events.observe],
-            )
-            await pipeline.start()
-            pipeline.register(collector.metrics.registry)
-            try:
+            budget = app[SHUTDOWN_BUDGET]
+            async with contextlib.AsyncExitStack() as stack:
+                session = new_http_session()
+                stack.push_async_callback(session.close)
+                collector = ScrapeService(
+                    settings.targets,
+                    ScrapeServiceOptions(planned_timestamps=settings.cluster.replication_factor > 1),
+                    registered=lambda: registered_targets(stores.pg),
+                    registration=settings.registration,
+                )
+                member = ClusterMember(
+                    stores.redis, collector, settings.cluster, listen_port=settings.listen_port
+                )
+                history = HistoryWriter(
+                    stores.pg, WriterConfig(spool_dir=settings.data_dir / "spool" / "history")
+                )
+                scrape_events = ScrapeEventLog(stores.pg)
+                scrape_events.start()
+                stack.push_async_callback(lambda: scrape_events.close(budget.remaining_s()))
+                alerting = Alerting(stores, session, collector, settings)
+                stack.push_async_callback(lambda: alerting.close(budget.remaining_s()))
+                # The alert engine runs on the lease holder only; the other members relay their waves to it.
+                relay = WaveRelay(stores.redis, lambda: member.lease.held, alerting.observe)
+                await relay.start()
+                stack.push_async_callback(lambda: within(budget, relay.close()))
+                pipeline = StoragePipeline(
+                    collector.queue,
+                    LiveWriter(stores.redis),
+                    history,
+                    observers=[relay.observe, scrape_events.observe],
+                )
+                stack.push_async_callback(lambda: pipeline.close(budget.remaining_s()))
+                await pipeline.start()
+                pipeline.register(collector.metrics.registry)
+                member.lease.on_taken = alerting.start_soon
+                # Pushed samples join the scraped ones in the collector's queue: one write path.
+                receiver = RemoteWriteReceiver(
+                    collector.queue,
+                    collector.metrics.registry,
+                    receiver_options(settings.remote_write),
+                    registered=lambda: registered_addresses(stores.pg),
+                )
+                stack.push_async_callback(lambda: within(budget, receiver.close()))
+                await receiver.start()
+                app[RECEIVER] = receiver
+                stack.push_async_callback(lambda: within(budget, collector.stop()))
+                stack.push_async_callback(lambda: within(budget, member.close()))
+                # Membership first: the collector's first targets are this member's share, not the fleet.
+                await member.start()
                 await collector.start()
                 collector.scheduler.add_job(
-                    run_maintenance,
+                    maintain_history,
                     IntervalTrigger(seconds=MAINTENANCE_INTERVAL_S),
-                    args=[stores.pg],
+                    args=[stores, member],
                     id="history-maintenance",
                     next_run_time=datetime.now(UTC),
                     max_instances=1,
                     coalesce=True,
                 )
-                app[COLLECTOR] = collector
-                app[ALERT_ENGINE] = engine
+                app[SCRAPE_SERVICE] = collector
                 app[SCHEDULER_STATE] = lambda: {
                     **collector.state(),
                     **pipeline.health(),
-                    "alerts": engine.health(),
+                    "alerts": alerting.health(),
+                    "cluster": member.health(),
                 }
                 app[REGISTRIES].append(collector.metrics.registry)
                 yield
-            finally:
-                # Stop intake first, then drain what was scraped into the stores, within the bound.
-                await collector.stop()
-                await pipeline.close(settings.shutdown_timeout_s)
-                await engine.close(settings.shutdown_timeout_s)
-                await notifier.close(settings.shutdown_timeout_s)
-                await scrape_events.close(settings.shutdown_timeout_s)
-                await session.close()
 
         app.cleanup_ctx.append(collector_ctx)
     return app
 
 
+class Alerting:
+    """The alert engine and the notifier it feeds, started once this process holds the singletons' lease
+    (:mod:`collector.cluster.member`) and PostgreSQL answers; the other members relay their waves to it
+    (:mod:`collector.cluster.waves`).
+
+    Both restore their state from PostgreSQL (firing alerts, what was already notified): started without it,
+    a restart during an outage would notify again what had been sent. Until they run, scrape waves are not
+    evaluated; scraping and history go on regardless.
+    """
+
+    def __init__(
+        self, stores: Stores, session: aiohttp.ClientSession, collector: ScrapeService, settings: Settings
+    ) -> None:
+        self._stores = stores
+        # The notifier asks the engine whether an alert is silenced or inhibited; the engine tells the
+        # notifier what fired or resolved. The notifier starts first so that nothing restored is missed.
+        self.notifier = Notifier(
+            stores.pg,
+            Sender(session),
+            is_muted=self._is_muted,
+            metrics=NotifyMetrics(collector.metrics.registry),
+        )
+        self.engine = AlertEngine(
+            stores.pg,
+            stores.redis,
+            on_change=self.notifier.put,
+            on_config_change=self.notifier.request_reload,
+            rules_file=settings.alerts.rules_file,
+        )
+        self.running = False
+        self._notifier_started = False
+        self._starting: asyncio.Task[None] | None = None
+
+    def _is_muted(self, alert: Alert, now: float) -> bool:
+        # A method, not the engine's: the engine is made after the notifier that asks it.
+        return self.engine.is_muted(alert, now)
+
+    def start_soon(self) -> None:
+        """Start in the background (once): when this process takes the singletons' lease."""
+        if self._starting is None and not self.running:
+            if not self._stores.postgres_ready.is_set():
+                log.warning("alerting waits for postgres")
+            self._starting = asyncio.get_running_loop().create_task(
+                self._start_when_ready(), name="alerting-start"
+            )
+
+    async def _start(self) -> None:
+        await self.notifier.start()
+        self._notifier_started = True
+        await self.engine.start()
+        self.running = True
+
+    async def _start_when_ready(self) -> None:
+        while True:
+            await self._stores.postgres_ready.wait()
+            try:
+                await self._start()
+            except STORE_ERRORS as exc:
+                log.warning(
+                    "alerting not started: postgres unavailable", error=str(exc) or type(exc).__name__
+                )
+                await asyncio.sleep(RETRY_START_S)
+            else:
+                log.info("alerting started")
+                return
+
+    def observe(self, results: Sequence[ScrapeResult], summaries: Mapping[str, ServerSummary]) -> None:
+        """Evaluate a scrape wave once the engine runs."""
+        if self.running:
+            self.engine.observe(results, summaries)
+
+    def health(self) -> dict[str, object]:
+        """The engine's health, that it waits for PostgreSQL, or that another member runs it."""
+        if self.running:
+            return self.engine.health()
+        if self._starting is None:
+            return {"status": "standby", "runs_on": "the holder of the singletons lease"}
+        return {"status": "waiting", "waiting_for": "postgres"}
+
+    async def close(self, timeout_s: float) -> None:
+        """Stop a start still waiting; close the engine, then the notifier, within ``timeout_s`` together."""
+        budget = ShutdownBudget(timeout_s)
+        if self._starting is not None:
+            self._starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._starting
+        if self.running:
+            await self.engine.close(budget.remaining_s())
+        if self._notifier_started:
+            await self.notifier.close(budget.remaining_s())
+
+
+async def maintain_history(stores: Stores, member: ClusterMember) -> None:
+    """Run history maintenance while PostgreSQL answers and this member holds the singletons' lease; skip a
+    round (one log line) while PostgreSQL does not answer."""
+    if not stores.postgres_ready.is_set() or not member.lease.held:
+        return
+    try:
+        await run_maintenance(stores.pg)
+    except STORE_ERRORS as exc:
+        log.warning("history maintenance skipped: postgres unavailable", error=str(exc) or type(exc).__name__)
+
+
 async def serve(settings: Settings, *, with_collector: bool = True) -> None:
-    """Run until SIGTERM or SIGINT; SIGHUP reloads the target file."""
+    """Run until SIGTERM or SIGINT; SIGHUP reloads the target file.
+
+    Whatever start-up made is closed on the way out, also when a stage of it fails; the shutdown, HTTP drain
+    included, takes ``shutdown_timeout_s`` at most.
+    """
+    tls = server_tls_context(settings.tls, settings.source) if settings.tls.enabled else None
     app = build_service(settings, with_collector=with_collector)
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=settings.shutdown_timeout_s)
+    budget = app[SHUTDOWN_BUDGET]
+    runner = GuardedAppRunner(
+        app,
+        handle_signals=False,
+        # Requests get half the bound to finish; the collector and the stores have the rest.
+        shutdown_timeout=settings.shutdown_timeout_s / 2,
+        keepalive_timeout=settings.http.idle_timeout_s,
+        header_timeout_s=settings.http.header_timeout_s,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -142,17 +340,20 @@ async def serve(settings: Settings, *, with_collector: bool = True) -> None:
     reloads: set[asyncio.Task[bool]] = set()
 
     def reload() -> None:
-        if COLLECTOR in app:
-            task = loop.create_task(app[COLLECTOR].reload())
+        if SCRAPE_SERVICE in app:
+            task = loop.create_task(app[SCRAPE_SERVICE].reload())
             reloads.add(task)
             task.add_done_callback(reloads.discard)
 
     loop.add_signal_handler(signal.SIGHUP, reload)
-    await runner.setup()
     try:
-        site = web.TCPSite(runner, settings.listen_host, settings.listen_port, reuse_address=True)
+        await runner.setup()
+        site = web.TCPSite(
+            runner, settings.listen_host, settings.listen_port, reuse_address=True, ssl_context=tls
+        )
         await site.start()
-        url = f"http://{settings.listen_host}:{settings.listen_port}/"
+        scheme = "https" if tls is not None else "http"
+        url = f"{scheme}://{settings.listen_host}:{settings.listen_port}/"
         log.info("openmanager ready", url=url, collector=with_collector)
         has_dashboard = (DASHBOARD_DIR / "index.html").is_file()
         what = "dashboard and API" if has_dashboard else "API (no dashboard built yet)"
@@ -164,7 +365,11 @@ async def serve(settings: Settings, *, with_collector: bool = True) -> None:
         await stop.wait()
         log.info("shutting down")
     finally:
+        budget.start()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
+        for task in reloads:
+            task.cancel()
+        # After a failed start too: aiohttp then closes the contexts that were entered.
         await runner.cleanup()
         log.info("stopped")

@@ -7,6 +7,7 @@ Each test run gets its own PostgreSQL database and its own Redis database number
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import os
 import secrets
@@ -17,9 +18,12 @@ from pathlib import Path
 import asyncpg
 import pytest
 import redis as redis_sync
+import redis.asyncio as aioredis
 import structlog
 
-from collector.settings import Settings, load_settings
+from collector.config.settings import Settings, load_settings
+from collector.secrets import active
+from collector.secrets.keyring import Keyring, new_key
 
 PG_ADMIN_DSN = os.environ.get("OM_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_SERVER_URL = os.environ.get("OM_TEST_REDIS_URL", "redis://127.0.0.1:6379")
@@ -50,6 +54,16 @@ def _restore_logging() -> Iterator[None]:
     root.handlers[:] = handlers
     root.setLevel(level)
     structlog.reset_defaults()
+
+
+TEST_SECRETS_KEY = new_key()
+"""The key sealing stored secrets in this run's shared database, whichever test wrote them."""
+
+
+@pytest.fixture(autouse=True)
+def _secrets_keyring() -> None:
+    """Every test starts with this run's keyring (a test that opens stores with other keys replaces it)."""
+    active.use(Keyring((TEST_SECRETS_KEY,), "the tests' key"))
 
 
 @pytest.fixture(scope="session")
@@ -165,6 +179,7 @@ def make_settings(tmp_path: Path, pg_dsn: str, redis_url: str) -> SettingsFactor
             "OM_DATA_DIR": str(tmp_path / "data"),
             "OM_TARGETS": str(targets),
             "OM_LISTEN": "127.0.0.1:0",
+            "OM_SECRETS_KEY": base64.b64encode(TEST_SECRETS_KEY).decode(),
         }
         env.update({f"OM_{name.upper()}": value for name, value in env_overrides.items()})
         return load_settings(None, env)
@@ -176,3 +191,36 @@ def make_settings(tmp_path: Path, pg_dsn: str, redis_url: str) -> SettingsFactor
 def settings(make_settings: SettingsFactory) -> Settings:
     """Settings pointing at this run's stores, with a data directory of the test's own."""
     return make_settings()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_ports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[int]]:
+    """A Redis Cluster of three masters (Debian's redis-server) for this run: its nodes' ports."""
+    from tests.rediscluster import redis_cluster  # noqa: PLC0415 - only the tests that use a cluster
+
+    with redis_cluster(tmp_path_factory.mktemp("redis-cluster")) as ports:
+        yield ports
+
+
+@pytest.fixture
+def redis_cluster_url(redis_cluster_ports: list[int]) -> str:
+    """The run's Redis Cluster as a ``redis+cluster://`` URL, emptied for each test."""
+    from tests.rediscluster import cluster_url  # noqa: PLC0415 - only the tests that use a cluster
+
+    for port in redis_cluster_ports:
+        client = redis_sync.Redis(port=port)
+        client.flushall()
+        client.close()
+    return cluster_url(redis_cluster_ports)
+
+
+@pytest.fixture
+async def flushed_redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    """A client on this run's Redis database, emptied before and after the test."""
+    client = aioredis.Redis.from_url(redis_url)
+    await client.flushdb()
+    try:
+        yield client
+    finally:
+        await client.flushdb()
+        await client.aclose()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from collector.settings import ENV_KEYS, Settings
+from collector.config.settings import ENV_KEYS, Settings
 from openmanager.cli import COMMANDS
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import asyncpg
@@ -9,8 +10,8 @@ import pytest
 from redis.asyncio.client import PubSub
 
 from api.openapi import openapi_document
+from collector.alerts.rule_store import get_rule, seed_rules
 from collector.alerts.rules import Rule
-from collector.alerts.store import get_rule, seed_rules
 from tests.api.auth.conftest import Client, session
 from tests.api.test_alerts import announcements, client, config_channel, pool
 from tests.api.test_monitoring import assert_error_shape
@@ -108,6 +109,27 @@ async def test_a_bad_rule_is_422_naming_the_field(
     assert_error_shape(body, "invalid")
     assert field in {problem["field"] for problem in body["error"]["details"]}
     assert (await client.get("/api/alerts/rules", headers=admin)).status == 200
+    assert await pool.fetchval("SELECT count(*) FROM alert_rules") == 0
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{% for i in range(100000) %}{% for j in range(100000) %}{{ i }}{% endfor %}{% endfor %}",
+        "{% for i in range(10000) %}{{ 'x' * 16000 }}{% endfor %}",
+    ],
+)
+async def test_a_template_past_a_rendering_limit_is_refused_at_once(
+    client: Client, pool: asyncpg.Pool, template: str
+) -> None:
+    _, admin = await session(client, pool, "admin")
+    started = time.monotonic()
+    body = {**HIGH_CPU, "annotations": {"message": template}}
+    response = await client.post("/api/alerts/rules", json=body, headers=admin)
+    assert response.status == 422, await response.text()
+    assert time.monotonic() - started < 2.0
+    answer = await response.json()
+    assert "rendering limit" in answer["error"]["details"][0]["problem"]
     assert await pool.fetchval("SELECT count(*) FROM alert_rules") == 0
 
 

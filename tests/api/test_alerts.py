@@ -15,10 +15,10 @@ from redis.asyncio.client import PubSub
 
 from api.app import create_app
 from api.keys import STORES
+from collector.alerts.alert_store import apply_changes
 from collector.alerts.evaluator import Change
 from collector.alerts.model import Alert, Severity, fingerprint
-from collector.alerts.store import apply_changes
-from collector.settings import Settings
+from collector.config.settings import Settings
 from collector.storage.keys import ALERTS_CONFIG, channel
 from tests.api.auth.conftest import Client, make_server, session
 from tests.api.test_monitoring import assert_error_shape

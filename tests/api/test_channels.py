@@ -19,7 +19,7 @@ from api.keys import STORES
 from api.openapi import openapi_document
 from collector.alerts.notify import store
 from collector.alerts.notify.channels import EmailChannel, SlackChannel, WebhookChannel
-from collector.settings import Settings
+from collector.config.settings import Settings
 from collector.storage import keys
 from tests.api.auth.conftest import Client, session
 from tests.api.test_monitoring import assert_error_shape
@@ -96,7 +96,8 @@ async def test_crud_round_trip_as_admin(client: Client, admin: dict[str, str]) -
     response = await client.get(f"/api/alerts/channels/{channel_id}", headers=admin)
     assert response.status == 200 and await response.json() == created
 
-    replaced = {**created["config"], "smtp_port": 465, "tls": True, "starttls": False}
+    # A new port and TLS mode are a new destination: the password is given again.
+    replaced = {**created["config"], "smtp_port": 465, "tls": True, "starttls": False, "password": PASSWORD}
     response = await client.put(f"/api/alerts/channels/{channel_id}", json=replaced, headers=admin)
     assert response.status == 200, await response.text()
     updated = await response.json()
@@ -281,6 +282,48 @@ async def test_redacted_secret_without_a_stored_value_is_refused(
     assert "X-New" in (await response.json())["error"]["message"]
 
 
+@pytest.mark.parametrize(
+    ("make", "change", "status"),
+    [
+        (email, {"smtp_host": "127.0.0.2"}, 422),
+        (email, {"smtp_port": 2526}, 422),
+        (email, {"starttls": False}, 422),
+        (email, {"smtp_host": "127.0.0.2", "password": "a-new-password"}, 200),
+        (email, {"to": ["someone-else@example.com"], "name": "renamed"}, 200),
+        (lambda: webhook("http://127.0.0.1:9/hook"), {"url": "http://127.0.0.2:9/hook"}, 422),
+        (lambda: webhook("http://127.0.0.1:9/hook"), {"url": "http://127.0.0.1:10/hook"}, 422),
+        (lambda: webhook("http://127.0.0.1:9/hook"), {"url": "http://127.0.0.1:9/other"}, 422),
+        (
+            lambda: webhook("http://127.0.0.1:9/hook"),
+            {"url": "http://127.0.0.2:9/hook", "headers": {"Authorization": "Bearer new"}},
+            200,
+        ),
+        (lambda: webhook("http://127.0.0.1:9/hook"), {"name": "renamed"}, 200),
+        (slack, {"name": "renamed", "severities": ["warning"]}, 200),
+    ],
+)
+async def test_a_new_destination_needs_the_secrets_again(
+    client: Client,
+    admin: dict[str, str],
+    pool: asyncpg.Pool,
+    make: Callable[[], dict[str, object]],
+    change: dict[str, object],
+    status: int,
+) -> None:
+    channel = await create(client, admin, make())
+    before = await store.get_channel(pool, uuid.UUID(channel["id"]))
+    config = {**channel["config"], **change}
+    response = await client.put(f"/api/alerts/channels/{channel['id']}", json=config, headers=admin)
+    assert response.status == status, await response.text()
+    assert_no_secret(await response.text())
+    after = await store.get_channel(pool, uuid.UUID(channel["id"]))
+    if status == 422:
+        body = await response.json()
+        assert_error_shape(body, "invalid")
+        assert "again" in body["error"]["message"]
+        assert after == before, "nothing is stored"
+
+
 @dataclass
 class Receiver:
     """A webhook receiver on 127.0.0.1 answering ``status``; a failure echoes the Authorization header."""
@@ -415,3 +458,20 @@ def test_the_document_shows_the_channel_union_in_and_out(settings: Settings) -> 
     assert schemas[out_ref.rsplit("/", 1)[1]]["properties"]["config"]["discriminator"] == union
     assert create_op["x-minimum-role"] == "admin"
     assert document["paths"]["/api/alerts/channels"]["get"]["x-minimum-role"] == "operator"
+
+
+async def test_the_channel_table_holds_no_secret_in_clear(
+    client: Client, admin: dict[str, str], pool: asyncpg.Pool
+) -> None:
+    await create(client, admin, email())
+    await create(client, admin, slack())
+    await create(client, admin, webhook("https://hooks.example.com/hook-path-5c81"))
+    # Every column of every row, as PostgreSQL itself prints it (bytea as hex, jsonb as text).
+    rows = await pool.fetch("SELECT t::text AS line FROM notification_channels t")
+    dump = "\n".join(row["line"] for row in rows)
+    assert len(rows) == 3
+    for secret in (*SECRETS, "hook-path-5c81"):
+        assert secret not in dump
+        assert secret.encode().hex() not in dump
+    response = await client.get("/api/alerts/channels", headers=admin)
+    assert_no_secret(await response.text())

@@ -8,7 +8,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import create_app
 from api.docs import PAGE
-from collector.settings import Settings
+from collector.config.settings import Settings
 
 
 def test_page_loads_nothing_from_another_origin() -> None:

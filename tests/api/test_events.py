@@ -23,14 +23,15 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import create_app
-from api.events import BROKER, STREAM_CONFIG, Message, Subscriber, encode_event, parse_message
-from api.keys import STORES
+from api.events import Message, Subscriber, encode_event, parse_message
+from api.keys import BROKER, STORES, STREAM_CONFIG
 from api.openapi import openapi_document
-from collector.alerts.engine import alert_json
 from collector.alerts.model import Alert, fingerprint
-from collector.settings import Settings
+from collector.alerts.publisher import alert_json
+from collector.config.settings import Settings
 from collector.storage.keys import EVENTS_ALERTS, EVENTS_SCRAPE, EVENTS_STATUS, channel
 from tests.api.auth.conftest import Client, bearer, login, make_server, make_user, session
+from tests.polling import eventually
 
 READ_TIMEOUT_S = 5.0
 
@@ -353,3 +354,28 @@ def test_stream_is_in_the_openapi_document(settings: Settings) -> None:
     assert operation["x-minimum-role"] == "viewer"
     assert list(operation["responses"]["200"]["content"]) == ["text/event-stream"]
     assert [p["name"] for p in operation["parameters"]] == ["access_token"]
+
+
+async def test_a_user_holds_at_most_the_streams_allowed_and_the_next_is_a_429(
+    client: Client, app: web.Application, pool: asyncpg.Pool
+) -> None:
+    limit = app[STREAM_CONFIG].max_streams_per_user
+    user = await make_user(pool, "viewer")
+    sessions = [bearer((await login(client, user))["access_token"]) for _ in range(2)]
+    opened = [await open_stream(client, sessions[n % 2]) for n in range(limit)]
+    try:
+        # Every session and token of the user counts: the other session is refused too.
+        for headers in sessions:
+            refused = await client.get("/api/events", headers=headers)
+            assert refused.status == 429
+            assert int(refused.headers["Retry-After"]) >= 1
+            assert (await refused.json())["error"]["code"] == "too_many_streams"
+        other = await make_user(pool, "viewer")
+        async with await open_stream(client, bearer((await login(client, other))["access_token"])):
+            pass
+        opened.pop().close()
+        await eventually(lambda: app[BROKER].streams_of[user.id] < limit)
+        opened.append(await open_stream(client, sessions[0]))
+    finally:
+        for response in opened:
+            response.close()

@@ -15,7 +15,7 @@ from collector.storage.live import LiveWriter
 from collector.storage.live_read import ServerStatus
 from tests.api.test_monitoring import DB, LAB, T0, WEB, host
 from tests.collector.storage.test_live import summarized
-from tests.collector.storage.test_summary import failed_result
+from tests.collector.test_summary import failed_result
 
 
 class Clock:

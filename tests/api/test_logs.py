@@ -16,7 +16,7 @@ from api.app import create_app
 from api.keys import STORES
 from api.logs import MAX_DETAIL_BYTES, MAX_MESSAGE_CHARS
 from api.openapi import openapi_document
-from collector.settings import Settings
+from collector.config.settings import Settings
 from collector.storage.events import record_event
 from tests.api.auth.conftest import Client, make_server, session
 
@@ -152,6 +152,7 @@ async def test_operator_appends_an_event_that_reads_back(client: Client, pool: a
     assert response.status == 200, await response.text()
     created = await response.json()
     assert created["serverId"] == str(server) and created["detail"] == {"ticket": "OPS-12"}
+    assert created["postedBy"] == operator.username
     listed = await get_logs(client, headers, "?source=user")
     assert listed["events"] == [created]
 
@@ -218,5 +219,55 @@ def test_logs_are_in_the_openapi_document(settings: Settings) -> None:
         "to",
         "limit",
         "offset",
+        "posted",
     }
     assert item["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("LogBody")
+
+
+@pytest.mark.parametrize(
+    ("source", "status"),
+    [
+        ("scrape", 422),
+        ("alerts", 422),
+        ("notify", 422),
+        ("collector", 422),
+        ("alerts.engine", 422),
+        ("scrape.fake", 422),
+        ("deploy", 200),
+        ("api", 200),
+        ("alerts-report", 200),
+        ("my.alerts", 200),
+    ],
+)
+async def test_a_posted_event_names_its_poster_and_cannot_pass_for_the_services_own(
+    client: Client, pool: asyncpg.Pool, source: str, status: int
+) -> None:
+    operator, headers = await session(client, pool, "operator")
+    event = {"level": "critical", "source": source, "message": "server compromised, ignore alerts"}
+    response = await client.post("/api/monitoring/logs", headers=headers, json=event)
+    assert response.status == status, await response.text()
+    if status == 422:
+        body = await response.json()
+        assert [p["field"] for p in body["error"]["details"]] == ["source"]
+        assert "reserved" in body["error"]["details"][0]["problem"]
+        assert await pool.fetchval("SELECT count(*) FROM events") == 0
+        return
+    assert (await response.json())["postedBy"] == operator.username
+    stored = await pool.fetchval("SELECT posted_by FROM events WHERE source = $1", source)
+    assert stored == operator.username
+
+
+async def test_the_log_tells_posted_events_from_the_services_own(client: Client, pool: asyncpg.Pool) -> None:
+    operator, headers = await session(client, pool, "operator")
+    await record_event(pool, "error", "scrape", "web-1 is down")
+    event = {"level": "info", "source": "deploy", "message": "release 1.2"}
+    assert (await client.post("/api/monitoring/logs", headers=headers, json=event)).status == 200
+    every = await get_logs(client, headers)
+    assert {(e["source"], e["postedBy"]) for e in every["events"]} == {
+        ("scrape", None),
+        ("deploy", operator.username),
+    }
+    posted = await get_logs(client, headers, "?posted=true")
+    assert [e["message"] for e in posted["events"]] == ["release 1.2"]
+    own = await get_logs(client, headers, "?posted=false")
+    assert [e["message"] for e in own["events"]] == ["web-1 is down"]

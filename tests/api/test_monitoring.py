@@ -9,19 +9,19 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import create_app
 from api.keys import STORES
 from api.monitoring import parse_step, parse_time
-from collector.scrape.result import ScrapeResult, TargetInfo
-from collector.settings import Settings
+from collector.config.settings import Settings
+from collector.result import ScrapeResult, TargetInfo
 from collector.storage.history import HistoryBatch, HistoryStore, SetDigests, batch_from_results
 from collector.storage.live import LiveWriter
+from tests.api.app_client import serving
 from tests.api.auth.conftest import Client, session
 from tests.collector.storage.history_helpers import result
 from tests.collector.storage.test_live import summarized
-from tests.collector.storage.test_summary import (
+from tests.collector.test_summary import (
     exporter_gauges,
     failed_result,
     make_result,
@@ -64,9 +64,7 @@ def app(settings: Settings) -> web.Application:
 
 @pytest.fixture
 async def client(app: web.Application) -> AsyncIterator[Client]:
-    async with TestClient(TestServer(app, host="127.0.0.1")) as test_client:
-        # Live keys and login counters of earlier tests must not leak into this one.
-        await app[STORES].redis.flushdb()
+    async with serving(app) as test_client:
         yield test_client
 
 
@@ -263,7 +261,8 @@ PERF = {"serverId": str(WEB.server_id), "metric": "cpu"}
         ("GET", "/api/monitoring/performance", {**PERF, "serverId": "x"}, "serverId"),
         ("GET", "/api/monitoring/performance", {**PERF, "metric": "gpu"}, "metric"),
         ("GET", "/api/monitoring/performance", {**PERF, "from": "soon"}, "from"),
-        ("GET", "/api/monitoring/performance", {**PERF, "step": "1y"}, "step"),
+        ("GET", "/api/monitoring/performance", {**PERF, "step": "1x"}, "step"),
+        ("GET", "/api/monitoring/performance", {**PERF, "step": "2y"}, "step"),
         ("GET", "/api/monitoring/performance", {**PERF, "from": "0", "to": "86400", "step": "1"}, "step"),
         ("GET", "/api/monitoring/performance", {**PERF, "from": "100", "to": "50"}, "to"),
         ("POST", "/api/monitoring/servers", {"status": "hunter2-secret"}, "status"),
@@ -313,13 +312,23 @@ def test_parse_time_refuses_what_is_not_an_instant(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"), [("60", 60), ("30s", 30), ("1m", 60), ("1h30m", 5400), ("2d", 172800)]
+    ("text", "seconds"),
+    [
+        ("60", 60),
+        ("30s", 30),
+        ("1m", 60),
+        ("1h30m", 5400),
+        ("2d", 172800),
+        ("1w", 604800),
+        ("1y", 31536000),
+        ("2000ms", 2),
+    ],
 )
 def test_parse_step_reads_seconds_and_durations(text: str, seconds: int) -> None:
     assert parse_step(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "0", "0s", "1y", "-5", "1.5", "m", "400d"])
+@pytest.mark.parametrize("text", ["", "0", "0s", "2y", "-5", "1.5", "m", "400d", "500ms", "1s500ms", "1x"])
 def test_parse_step_refuses_other_text(text: str) -> None:
     with pytest.raises(ValueError, match=r"."):
         parse_step(text)

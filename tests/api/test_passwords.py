@@ -35,12 +35,45 @@ def test_hash_made_with_weaker_parameters_needs_rehash() -> None:
 
 
 @pytest.mark.parametrize(
-    ("password", "ok"), [("short", False), (" padded password ", False), ("long enough pw", True)]
+    ("password", "problem"),
+    [
+        ("short", "at least 10 characters"),
+        (" padded password ", "white space"),
+        # Long enough, but on every list of common passwords, or one of their variations.
+        ("password12", "too easy to guess"),
+        ("Password123!", "too easy to guess"),
+        ("qwertyuiop", "too easy to guess"),
+        ("1234567890", "too easy to guess"),
+        ("iloveyou2024", "too easy to guess"),
+        ("aaaaaaaaaaaa", "too easy to guess"),
+        ("openmanager1", "too easy to guess"),
+        # The username, alone, inside, in another case, or dressed up.
+        ("margaret.h", "contain the username"),
+        ("MARGARET.H-2024-rocks", "contain the username"),
+        ("my name is margaret.h ok", "contain the username"),
+        ("h.teragram", "too easy to guess"),
+        # Unrelated words and random text pass.
+        ("long enough pw", None),
+        ("correct horse battery staple", None),
+        ("tulip engine parade 47", None),
+        ("xK9#mQ2$vL", None),
+    ],
 )
-def test_password_strength(password: str, ok: bool) -> None:
-    assert (check_password_strength(password) is None) is ok
+def test_password_strength(password: str, problem: str | None) -> None:
+    found = check_password_strength(password, username="margaret.h")
+    assert (found is None) if problem is None else (found is not None and problem in found), found
+
+
+def test_a_short_username_must_not_be_the_password_but_may_be_inside_it() -> None:
+    assert check_password_strength("ab", username="ab") is not None
+    assert check_password_strength("tabular fabric cab", username="ab") is None
+
+
+def test_only_the_first_72_characters_are_rated_and_long_ones_still_pass() -> None:
+    assert check_password_strength("tulip engine parade 47 " * 40 + "end", username="u") is None
+    assert check_password_strength("a" * 200, username="u") is not None
 
 
 def test_generated_passwords_are_strong_and_distinct() -> None:
     first, second = generate_password(), generate_password()
-    assert first != second and check_password_strength(first) is None
+    assert first != second and check_password_strength(first, username="admin") is None

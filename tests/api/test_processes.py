@@ -12,12 +12,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from api.app import create_app
 from api.keys import STORES
 from api.processes import COUNT_METRIC, CPU_METRIC, MEMORY_METRIC, top_processes
-from collector.scrape.result import SeriesKey, TargetInfo
-from collector.settings import Settings
+from collector.config.settings import Settings
+from collector.result import SeriesKey, TargetInfo
 from collector.storage.live import LiveWriter
 from tests.api.auth.conftest import Client, session
 from tests.collector.storage.test_live import summarized
-from tests.collector.storage.test_summary import make_result, make_target, node_samples, series_key
+from tests.collector.test_summary import make_result, make_target, node_samples, series_key
 
 T0 = 1_767_225_600.0
 WEB = make_target("web-1:9100")

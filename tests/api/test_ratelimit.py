@@ -6,8 +6,12 @@ unless a test moves it, and no window boundary can fall in the middle of a test.
 
 from __future__ import annotations
 
+import base64
+import secrets
 import types
-from collections.abc import AsyncIterator
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from aiohttp import web
@@ -15,11 +19,13 @@ from aiohttp.test_utils import TestClient, TestServer
 
 import api.ratelimit
 from api.app import create_app
+from api.auth.accounts import session_user
+from api.auth.apitokens import authenticate_api_token
 from api.auth.keys import PREFIX
 from api.errors import error_middleware
-from api.keys import STORES
+from api.keys import SETTINGS, STORES
 from api.ratelimit import rate_limit_middleware, window_s
-from collector.settings import RateLimitSettings
+from collector.config.settings import RateLimitSettings
 from tests.api.auth.conftest import Client, FakeClock, bearer, login, make_user
 from tests.conftest import SettingsFactory
 
@@ -143,3 +149,104 @@ async def test_a_refused_request_reaches_neither_the_handler_nor_the_audit_log(
     # The logout did not happen: the session still works once the budget is back.
     clock.advance(3)
     assert (await limited_client.get("/api/auth/me", headers=headers)).status == 200
+
+
+@pytest.fixture
+async def guarded_client(make_settings: SettingsFactory) -> AsyncIterator[Client]:
+    """The app with the general limit off and an address allowed 10 refused tokens per 10 s."""
+    settings = make_settings()
+    limits = RateLimitSettings(requests_per_s=0, auth_failures_per_s=1, auth_failure_burst=10)
+    app = create_app(settings.model_copy(update={"rate_limit": limits}))
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        redis = app[STORES].redis
+        async for key in redis.scan_iter(match=f"{PREFIX}*"):
+            await redis.delete(key)
+        yield client
+
+
+@pytest.fixture
+def lookups(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """How often the middleware looked a token up in PostgreSQL, by kind."""
+    counts: Counter[str] = Counter()
+
+    def counting(kind: str, lookup: Callable[..., Awaitable[object]]) -> Callable[..., Awaitable[object]]:
+        async def counted(*args: object, **kwargs: object) -> object:
+            counts[kind] += 1
+            return await lookup(*args, **kwargs)
+
+        return counted
+
+    monkeypatch.setattr(
+        "api.auth.middleware.authenticate_api_token", counting("api_token", authenticate_api_token)
+    )
+    monkeypatch.setattr("api.auth.middleware.session_user", counting("session_user", session_user))
+    return counts
+
+
+def _forged_access_token(_: int) -> str:
+    header = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=").decode()
+    claims = base64.urlsafe_b64encode(f'{{"sub":"{uuid.uuid4()}"}}'.encode()).rstrip(b"=").decode()
+    return f"{header}.{claims}.{secrets.token_urlsafe(32)}"
+
+
+@pytest.mark.parametrize(
+    ("form", "make_token", "max_lookups"),
+    [
+        ("random API tokens", lambda _: f"om_{secrets.token_urlsafe(32)}", 10),
+        ("forged access tokens", _forged_access_token, 0),
+        ("one unknown API token repeated", lambda _: "om_" + "u" * 43, 1),
+    ],
+)
+async def test_refused_tokens_cost_at_most_a_burst_of_lookups_then_a_429(
+    guarded_client: Client,
+    lookups: Counter[str],
+    form: str,
+    make_token: Callable[[int], str],
+    max_lookups: int,
+) -> None:
+    statuses: Counter[int] = Counter()
+    for n in range(30):
+        response = await guarded_client.get("/api/auth/me", headers=bearer(make_token(n)))
+        statuses[response.status] += 1
+        if response.status == 429:
+            assert 1 <= int(response.headers["Retry-After"]) <= 10
+            assert (await response.json())["error"]["code"] == "rate_limited"
+    assert statuses == {401: 10, 429: 20}, form
+    assert sum(lookups.values()) <= max_lookups, (form, lookups)
+
+
+async def test_an_address_past_its_refusals_keeps_its_checked_callers_and_gets_its_budget_back(
+    guarded_client: Client, lookups: Counter[str], clock: FakeClock
+) -> None:
+    pool = guarded_client.app[STORES].pg
+    headers = bearer((await login(guarded_client, await make_user(pool, "viewer")))["access_token"])
+    assert (await guarded_client.get("/api/auth/me", headers=headers)).status == 200
+    for _ in range(11):
+        await guarded_client.get("/api/auth/me", headers=bearer(f"om_{secrets.token_urlsafe(32)}"))
+    assert (await guarded_client.get("/api/auth/me", headers=bearer("om_x"))).status == 429
+    # Checked a moment ago: the principal cache answers, no lookup is refused.
+    assert (await guarded_client.get("/api/auth/me", headers=headers)).status == 200
+    clock.advance(2 * 10)
+    assert (await guarded_client.get("/api/auth/me", headers=bearer("om_y"))).status == 401
+
+
+@pytest.mark.parametrize(
+    ("trusted", "same_budget"),
+    [("", True), ("127.0.0.1/32", False)],
+    ids=["untrusted-proxy-header-ignored", "trusted-proxy-clients-apart"],
+)
+async def test_clients_behind_a_trusted_proxy_have_budgets_of_their_own(
+    make_settings: SettingsFactory, trusted: str, same_budget: bool
+) -> None:
+    settings = make_settings(trusted_proxies=trusted)
+    app = small_app(requests_per_s=1, burst=2)
+    app[SETTINGS] = settings
+
+    async def status(client_ip: str) -> int:
+        return (await client.get("/api/things", headers={"X-Forwarded-For": client_ip})).status
+
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        first = [await status("198.51.100.7") for _ in range(3)]
+        other = await status("198.51.100.8")
+    assert first == [200, 200, 429]
+    assert other == (429 if same_budget else 200)

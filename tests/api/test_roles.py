@@ -15,9 +15,11 @@ Requests only ever go to loopback: the server the tests name has the address of 
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -28,10 +30,8 @@ from api.auth.apitokens import create_api_token
 from api.auth.keys import PREFIX
 from api.auth.login import issue_tokens
 from api.auth.roles import role_at_least
-from api.auth.state import AUTH_CONFIG
-from api.keys import STORES
-from api.openapi import OPERATIONS
-from collector.settings import Settings
+from api.keys import AUTH_CONFIG, OPERATIONS, STORES
+from collector.config.settings import Settings
 from collector.storage.servers import NewServer, create_server
 from collector.storage.users import Role
 from tests.api.auth.conftest import PASSWORD, Client, bearer, make_server, make_user
@@ -39,6 +39,9 @@ from tests.api.test_openapi import routes_of
 from tests.ports import free_port
 
 Json = dict[str, object]
+
+
+RANGE: Json = {"query": "up", "start": "0", "end": "60", "step": "15"}
 
 
 @dataclass(frozen=True)
@@ -106,8 +109,15 @@ def rule(*_: object) -> Json:
     }
 
 
-def silence(*_: object) -> Json:
-    return {"matchers": [{"name": "alertname", "value": "Roles"}], "ends_at": "2999-01-01T00:00:00Z"}
+def silence(world: World, _: Caller) -> Json:
+    # Confined to the server the operator is granted: a non-admin may silence no other.
+    return {
+        "matchers": [
+            {"name": "alertname", "value": "Roles"},
+            {"name": "server_id", "value": str(world.server)},
+        ],
+        "ends_at": time.time() + 3600,
+    }
 
 
 def on_server(world: World, _: Caller) -> Json:
@@ -125,6 +135,8 @@ class Rule:
     path_id: PathId | None = None
     query: Part | None = None
     body: Part | None = None
+    scope: str | None = None
+    """An API token scope the route needs besides the role: every caller here (sessions) gets a 403."""
 
 
 MATRIX: dict[tuple[str, str], Rule] = {
@@ -143,7 +155,7 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/api/auth/password"): Rule(
         "viewer", body=lambda *_: {"current_password": PASSWORD, "new_password": "another long passphrase"}
     ),
-    ("POST", "/api/auth/totp/enroll"): Rule("viewer"),
+    ("POST", "/api/auth/totp/enroll"): Rule("viewer", body=lambda *_: {"password": PASSWORD}),
     ("POST", "/api/auth/totp/confirm"): Rule("viewer", body=lambda *_: {"code": "000000"}),
     ("POST", "/api/auth/totp/disable"): Rule("viewer", body=lambda *_: {"code": "000000"}),
     ("GET", "/api/tokens"): Rule("viewer"),
@@ -172,6 +184,15 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("PATCH", "/api/servers/{id}"): Rule("operator", path_id=server_id, body=lambda *_: {"name": "renamed"}),
     ("DELETE", "/api/servers/{id}"): Rule("admin", path_id=server_id),
     ("POST", "/api/servers/{id}/test"): Rule("operator", path_id=server_id),
+    # Remote actions: viewers see what a host offers and the history, operators run (no key here: 409).
+    ("GET", "/api/servers/{id}/actions"): Rule("viewer", without_grant=403, path_id=server_id),
+    ("POST", "/api/servers/{id}/actions/{name}"): Rule(
+        "operator", without_grant=403, path_id=server_id, body=lambda *_: {"params": {}}
+    ),
+    ("GET", "/api/servers/{id}/actions/history"): Rule("viewer", without_grant=403, path_id=server_id),
+    ("GET", "/api/servers/{id}/actions/history/{run_id}"): Rule(
+        "viewer", without_grant=403, path_id=server_id
+    ),
     # Monitoring: viewers see their servers; the stores' internals are for operators.
     ("GET", "/api/monitoring/servers"): Rule("viewer"),
     ("POST", "/api/monitoring/servers"): Rule("viewer"),
@@ -213,6 +234,29 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/api/alerts/silences/{id}"): Rule("viewer", path_id=unknown_id),
     ("PUT", "/api/alerts/silences/{id}"): Rule("operator", path_id=unknown_id, body=silence),
     ("DELETE", "/api/alerts/silences/{id}"): Rule("operator", path_id=unknown_id),
+    # Remote write: operators' API tokens with the write scope only (tests/api/test_remote_write.py).
+    ("POST", "/api/v1/write"): Rule("operator", scope="write"),
+    ("POST", "/api/mcp/query"): Rule("viewer", body=lambda *_: {"query": "help"}),
+    # The Prometheus-compatible API: any viewer; what it answers is limited to the caller's servers.
+    ("GET", "/api/v1/query"): Rule("viewer", query=lambda *_: {"query": "1+1"}),
+    ("POST", "/api/v1/query"): Rule("viewer", query=lambda *_: {"query": "1+1"}),
+    ("GET", "/api/v1/query_range"): Rule("viewer", query=lambda *_: RANGE),
+    ("POST", "/api/v1/query_range"): Rule("viewer", query=lambda *_: RANGE),
+    ("GET", "/api/v1/query_exemplars"): Rule("viewer", query=lambda *_: {"query": "up"}),
+    ("POST", "/api/v1/query_exemplars"): Rule("viewer", query=lambda *_: {"query": "up"}),
+    ("GET", "/api/v1/series"): Rule("viewer", query=lambda *_: {"match[]": "up"}),
+    ("POST", "/api/v1/series"): Rule("viewer", query=lambda *_: {"match[]": "up"}),
+    ("GET", "/api/v1/labels"): Rule("viewer"),
+    ("POST", "/api/v1/labels"): Rule("viewer"),
+    ("GET", "/api/v1/label/{name}/values"): Rule("viewer"),
+    ("GET", "/api/v1/metadata"): Rule("viewer"),
+    ("GET", "/api/v1/status/buildinfo"): Rule("viewer"),
+    ("GET", "/api/v1/targets"): Rule("viewer"),
+    ("GET", "/api/v1/rules"): Rule("viewer"),
+    ("GET", "/api/v1/alerts"): Rule("viewer"),
+    ("GET", "/federate"): Rule("viewer", query=lambda *_: {"match[]": "up"}),
+    # The MCP server: API tokens with the mcp scope only, of any role (tests/api/mcp/test_http.py).
+    ("POST", "/mcp"): Rule("viewer", scope="mcp"),
 }
 """The minimum role of every route of the application, keyed by (method, path as registered)."""
 
@@ -264,14 +308,19 @@ async def make_world(client: Client) -> tuple[World, list[Caller]]:
         user, headers, refresh_token = await _session(client, pool, role)
         if grant is not None:
             await pool.execute("INSERT INTO server_grants (user_id, server_id) VALUES ($1, $2)", user, grant)
-        token, _ = await create_api_token(pool, user, "roles", role, None)
+        token, _ = await create_api_token(pool, user, "roles", role, datetime.now(UTC) + timedelta(days=1))
         callers.append(Caller(name, role, grant == record.id, headers, refresh_token, token.id))
     return world, callers
 
 
 async def call(client: Client, method: str, path: str, rule: Rule, world: World, caller: Caller) -> int:
     """Send the rule's request as ``caller``; the status (an event stream is closed once it answers)."""
-    url = path.format(id=rule.path_id(world, caller)) if rule.path_id else path
+    # Other path parameters: an action name and a run id nobody has.
+    url = (
+        path.format(id=rule.path_id(world, caller), name="restart", run_id=uuid.uuid4())
+        if rule.path_id
+        else path
+    )
     query = {k: str(v) for k, v in rule.query(world, caller).items()} if rule.query else None
     body = rule.body(world, caller) if rule.body else None
     response = await client.request(method, url, params=query, json=body, headers=caller.headers)
@@ -288,6 +337,8 @@ def verdict(rule: Rule, caller: Caller, status: int) -> str | None:
         return None if status == 401 else "expected 401"
     if rule.minimum is not None and caller.role is not None and not role_at_least(caller.role, rule.minimum):
         return None if status == 403 else "expected 403 (below the minimum role)"
+    if rule.scope is not None:
+        return None if status == 403 else f"expected 403 (needs a token with the {rule.scope} scope)"
     if rule.without_grant is not None and caller.role != "admin" and not caller.granted:
         return None if status == rule.without_grant else f"expected {rule.without_grant} (no grant)"
     if status in (401, 403) or status >= 500:

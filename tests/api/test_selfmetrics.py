@@ -8,7 +8,7 @@ from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from api.keys import REGISTRIES
-from api.selfmetrics import metrics, process_registry
+from api.selfmetrics import process_registry, routes
 
 
 def _app() -> web.Application:
@@ -16,7 +16,7 @@ def _app() -> web.Application:
     extra = CollectorRegistry()
     Counter("openmanager_test_events", "Test events.", registry=extra).inc(3)
     app[REGISTRIES] = [process_registry(), extra]
-    app.router.add_get("/metrics", metrics)
+    routes.register(app)
     return app
 
 

@@ -8,7 +8,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import create_app
 from api.keys import SCHEDULER_STATE, STORES
-from collector.settings import Settings
+from collector.config.settings import Settings
 from tests.api.auth.conftest import Client, session
 from tests.api.test_monitoring import DB, app, client, fleet, pool
 

@@ -32,10 +32,10 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from api.passwords import hash_password
-from collector.scrape.result import ScrapeResult, TargetInfo, server_id_for
+from collector.result import ScrapeResult, TargetInfo, server_id_for
 from collector.storage.live import LiveWriter
 from collector.storage.migrate import migrate
-from collector.storage.summary import Summarizer
+from collector.summary import Summarizer
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379/12"

@@ -21,10 +21,10 @@ import uvloop
 from aiohttp import web
 from prometheus_client import generate_latest
 
+from collector.config.settings import LogSettings
 from collector.logs import configure_logging
-from collector.runtime import Collector
-from collector.scrape.queue import ResultQueue
-from collector.settings import LogSettings
+from collector.queue import ResultQueue
+from collector.runtime import ScrapeService
 from collector.storage.history_writer import HistoryWriter, WriterConfig
 from collector.storage.live import LiveWriter
 from collector.storage.migrate import migrate
@@ -54,7 +54,7 @@ def _store_pids() -> dict[str, list[int]]:
 
 
 @contextlib.asynccontextmanager
-async def _pipeline(collector: Collector, work: Path) -> AsyncIterator[None]:
+async def _pipeline(collector: ScrapeService, work: Path) -> AsyncIterator[None]:
     """The storage pipeline on this machine's stores: a database of its own and Redis db 14."""
     admin = await asyncpg.connect(ADMIN_DSN)
     database = f"om_bench_{os.getpid()}"
@@ -90,7 +90,7 @@ async def run(args: argparse.Namespace) -> None:
         f"global:\n  scrape_interval: {args.interval}s\n  scrape_timeout: {min(10, args.interval)}s\n"
         f"scrape_configs:\n  - job_name: fleet\n    file_sd_configs:\n      - files: ['{args.file_sd}']\n"
     )
-    collector = Collector(args.targets_file)
+    collector = ScrapeService(args.targets_file)
     async with contextlib.AsyncExitStack() as stack:
         if args.stores == "both":
             await stack.enter_async_context(_pipeline(collector, args.targets_file.parent))
@@ -102,7 +102,7 @@ async def run(args: argparse.Namespace) -> None:
         await collector.stop()
 
 
-async def _serve(collector: Collector, port: int) -> None:
+async def _serve(collector: ScrapeService, port: int) -> None:
     """Serve the collector's metrics until SIGTERM."""
     app = web.Application()
 

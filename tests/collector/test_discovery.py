@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from collector.config.scrape_job import ScrapeJob
+from collector.config.targets import load_targets, parse_targets
 from collector.discovery import (
     DroppedTarget,
     SourceResult,
@@ -20,7 +22,6 @@ from collector.discovery import (
     merge_discovered,
     read_file_sd,
 )
-from collector.targets import ScrapeJob, load_targets, parse_targets
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -179,6 +180,13 @@ def test_group_labels_may_override_job_scheme_and_path() -> None:
     assert target.url == "https://h:1/probe?module=icmp"
     assert dict(target.labels)["job"] == "custom"
     assert target.params == (("module", ("icmp",)),)
+
+
+def test_a_params_label_gives_every_value_of_a_parameter() -> None:
+    job = job_from("scrape_configs:\n  - job_name: node\n    params:\n      collect[]: [cpu, meminfo]\n")
+    target = built(job, "h:1", {"__params_collect[]": "netdev,,diskstats"})
+    assert target.params == (("collect[]", ("netdev", "diskstats")),)
+    assert target.url == "http://h:1/metrics?collect%5B%5D=netdev&collect%5B%5D=diskstats"
 
 
 def test_relabeled_labels_decide_url_interval_and_timeout() -> None:

@@ -8,8 +8,8 @@ import logging
 
 import structlog
 
+from collector.config.settings import LogSettings
 from collector.logs import configure_logging
-from collector.settings import LogSettings
 
 
 def _lines(stream: io.StringIO) -> list[dict[str, object]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -12,6 +13,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import asyncpg
+
+from tests.api.auth.conftest import PASSWORD, make_user
 from tests.ports import free_port, wait_port
 
 TARGETS = "scrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:9110']\n"
@@ -59,9 +63,13 @@ def start_service(
     )
 
 
-def health(port: int) -> tuple[int, dict[str, object]] | None:
+def health(port: int, token: str | None = None) -> tuple[int, dict[str, object]] | None:
+    """``/api/health``: status and body (components only with a ``token``); None when nothing answers."""
+    call = urllib.request.Request(f"http://127.0.0.1:{port}/api/health")
+    if token:
+        call.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as response:
+        with urllib.request.urlopen(call, timeout=2) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read())
@@ -69,11 +77,13 @@ def health(port: int) -> tuple[int, dict[str, object]] | None:
         return None
 
 
-def wait_healthy(proc: subprocess.Popen[str], port: int, timeout_s: float = 60) -> dict[str, object]:
+def wait_healthy(
+    proc: subprocess.Popen[str], port: int, timeout_s: float = 60, token: str | None = None
+) -> dict[str, object]:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         assert proc.poll() is None, f"service exited early: {proc.communicate()}"
-        result = health(port)
+        result = health(port, token)
         if result is not None and result[0] == 200:
             return result[1]
         time.sleep(0.2)
@@ -124,3 +134,20 @@ def request(
             return response.status, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"null")
+
+
+def admin_token(port: int, pg_dsn: str) -> str:
+    """A new administrator in the service's database, logged in through its API: the access token."""
+
+    async def admin() -> str:
+        pool = await asyncpg.create_pool(pg_dsn, min_size=1, max_size=1)
+        try:
+            return (await make_user(pool, "admin")).username
+        finally:
+            await pool.close()
+
+    username = asyncio.run(admin())
+    status, tokens = request(port, "POST", "/api/auth/login", {"username": username, "password": PASSWORD})
+    assert status == 200 and isinstance(tokens, dict), tokens
+    token: str = tokens["access_token"]
+    return token

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 from pathlib import Path
 
@@ -159,3 +160,55 @@ def test_check_metrics_reads_openmetrics_from_stdin(
 def test_check_metrics_on_a_missing_file_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check-metrics", "/nonexistent/page.prom"]) == EXIT_USAGE
     assert "cannot be read" in capsys.readouterr().err
+
+
+def test_import_backfills_an_openmetrics_file_and_refuses_samples_without_timestamps(
+    monkeypatch: pytest.MonkeyPatch,
+    make_settings: SettingsFactory,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    _env_from(monkeypatch, make_settings)
+    good = tmp_path / "backfill.om"
+    good.write_text(
+        "# TYPE node_load1 gauge\n"
+        'node_load1{job="node",instance="cli-import:9100"} 0.5 1700000000\n'
+        'node_load1{job="node",instance="cli-import:9100"} 0.75 1700000015\n'
+        "# EOF\n"
+    )
+    assert main(["import", str(good)]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "imported 2 samples of 1 servers (2 rows) from 2023-11-14T22:13:20+00:00" in out
+    bad = tmp_path / "bad.om"
+    bad.write_text('# TYPE a gauge\na{job="x"} 1\n# EOF\n')
+    assert main(["import", str(bad)]) == EXIT_PROBLEMS
+    assert "has no timestamp" in capsys.readouterr().err
+    assert main(["import", str(tmp_path / "missing.om")]) == EXIT_USAGE
+
+
+def test_keys_init_writes_a_0600_key_prints_its_public_key_and_refuses_to_overwrite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OM_DATA_DIR", str(tmp_path / "data"))
+    assert main(["keys", "init"]) == EXIT_OK
+    public = capsys.readouterr().out.strip()
+    key_file = tmp_path / "data" / "actions-signing-key.pem"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert key_file.read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")
+    assert public.startswith("ed25519:") and len(base64.b64decode(public.removeprefix("ed25519:"))) == 32
+    assert main(["keys", "show-public"]) == EXIT_OK
+    assert capsys.readouterr().out.strip() == public
+    assert main(["keys", "init"]) == EXIT_PROBLEMS
+    assert "--force" in capsys.readouterr().err
+    assert main(["keys", "show-public"]) == EXIT_OK
+    assert capsys.readouterr().out.strip() == public
+    assert main(["keys", "init", "--force"]) == EXIT_OK
+    assert capsys.readouterr().out.strip() != public
+
+
+def test_keys_show_public_without_a_key_says_how_to_make_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OM_ACTIONS_SIGNING_KEY_FILE", str(tmp_path / "nowhere.pem"))
+    assert main(["keys", "show-public"]) == EXIT_PROBLEMS
+    assert "openmanager keys init" in capsys.readouterr().err

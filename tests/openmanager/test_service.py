@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import os
 import signal
+import socket
+import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import asyncpg
+import psutil
+import pytest
 
+from collector.config.settings import Settings
 from collector.storage.migrate import available_migrations
-from tests.api.auth.conftest import PASSWORD, make_user
-from tests.openmanager.running import Service, health, request, wait_healthy
+from openmanager.service import serve
+from tests.openmanager.running import TARGETS, Service, admin_token, health, request, wait_healthy
+from tests.ports import free_port
 
 
 def test_run_comes_up_healthy_reloads_and_stops_cleanly(
@@ -19,7 +30,9 @@ def test_run_comes_up_healthy_reloads_and_stops_cleanly(
 ) -> None:
     service = Service(tmp_path, fresh_pg_dsn, redis_url)
     service_factory.append(service)
-    body = wait_healthy(service.proc, service.port)
+    wait_healthy(service.proc, service.port)
+    token = admin_token(service.port, fresh_pg_dsn)
+    body = wait_healthy(service.proc, service.port, token=token)
     components = body["components"]
     assert isinstance(components, dict)
     assert components["postgres"]["status"] == "ok" and components["redis"]["status"] == "ok"
@@ -31,7 +44,7 @@ def test_run_comes_up_healthy_reloads_and_stops_cleanly(
     service.proc.send_signal(signal.SIGHUP)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        result = health(service.port)
+        result = health(service.port, token)
         assert result is not None
         if result[1]["components"]["scheduler"]["last_reload_ok"] is False:  # type: ignore[index]
             break
@@ -42,10 +55,43 @@ def test_run_comes_up_healthy_reloads_and_stops_cleanly(
     code, out, err = service.stop()
     assert code == 0, err
     assert "OpenManager is up" in out
-    assert "Log in as 'admin' with password:" in out
-    password = out.split("with password: ")[1].split()[0]
-    assert password not in err, "the generated password leaked into the log"
+    password_file = tmp_path / "svc-data" / "initial-admin-password"
+    assert f"Log in as 'admin' with the password in {password_file}" in out
+    assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+    password = password_file.read_text().strip()
+    assert len(password) >= 20
+    assert password not in out and password not in err, "the generated password was printed or logged"
     assert "target file invalid, keeping the running configuration" in err
+
+
+def test_the_first_admin_must_replace_the_generated_password_and_its_file_goes(
+    tmp_path: Path, fresh_pg_dsn: str, redis_url: str, service_factory: list[Service]
+) -> None:
+    service = Service(tmp_path, fresh_pg_dsn, redis_url)
+    service_factory.append(service)
+    wait_healthy(service.proc, service.port)
+    password_file = tmp_path / "svc-data" / "initial-admin-password"
+    credentials = {"username": "admin", "password": password_file.read_text().strip()}
+    status, refused = request(service.port, "POST", "/api/auth/login", credentials)
+    assert status == 403 and isinstance(refused, dict)
+    assert refused["error"]["code"] == "password_change_required"
+    new_password = "tulip engine parade 47"
+    status, tokens = request(
+        service.port, "POST", "/api/auth/login", credentials | {"new_password": new_password}
+    )
+    assert status == 200 and isinstance(tokens, dict)
+    assert not password_file.exists()
+    status, _ = request(service.port, "GET", "/api/users", token=tokens["access_token"])
+    assert status == 200
+    code, out, err = service.stop()
+    assert code == 0, err
+    # A restart finds the account set up: no new password, no file.
+    again = Service(tmp_path, fresh_pg_dsn, redis_url)
+    service_factory.append(again)
+    wait_healthy(again.proc, again.port)
+    code, out, err = again.stop()
+    assert "Created the first administrator" not in out
+    assert not password_file.exists()
 
 
 def test_two_collectors_on_one_empty_database_both_come_up_and_migrate_once(
@@ -69,6 +115,10 @@ def test_two_collectors_on_one_empty_database_both_come_up_and_migrate_once(
     outputs = [first.stop(), second.stop()]
     assert [code for code, _, _ in outputs] == [0, 0]
     assert sum("Log in as 'admin'" in out for _, out, _ in outputs) == 1
+    assert (
+        sum((tmp_path / f"{name}-data" / "initial-admin-password").exists() for name in ("first", "second"))
+        == 1
+    )
 
 
 def test_a_server_registered_through_the_api_is_scraped(
@@ -77,20 +127,7 @@ def test_a_server_registered_through_the_api_is_scraped(
     service = Service(tmp_path, fresh_pg_dsn, redis_url)
     service_factory.append(service)
     wait_healthy(service.proc, service.port)
-
-    async def admin() -> str:
-        pool = await asyncpg.create_pool(fresh_pg_dsn, min_size=1, max_size=1)
-        try:
-            return (await make_user(pool, "admin")).username
-        finally:
-            await pool.close()
-
-    username = asyncio.run(admin())
-    status, tokens = request(
-        service.port, "POST", "/api/auth/login", {"username": username, "password": PASSWORD}
-    )
-    assert status == 200 and isinstance(tokens, dict)
-    token = tokens["access_token"]
+    token = admin_token(service.port, fresh_pg_dsn)
     body = {"name": "web-1", "address": exporter, "job": "servers", "scrape_interval": "5s"}
     status, created = request(service.port, "POST", "/api/servers", body, token)
     assert status == 201 and isinstance(created, dict), created
@@ -103,3 +140,167 @@ def test_a_server_registered_through_the_api_is_scraped(
             break
         assert time.monotonic() < deadline, f"registered server not scraped: {listing}"
         time.sleep(0.5)
+
+
+def test_run_on_the_embedded_default_prints_a_line_per_event_not_per_job(tmp_path: Path) -> None:
+    """At the default level: start, stores ready, targets loaded, targets down, shutdown; no line per
+    scheduler job run, no pgserver command dumps, no Python warnings."""
+    targets = tmp_path / "targets.yaml"
+    # Every second, so that a few seconds hold many scheduler job runs (each printed two lines before).
+    targets.write_text("global: {scrape_interval: 1s, scrape_timeout: 1s}\n" + TARGETS)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OM_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "openmanager", "run"],
+        env={
+            **env,
+            "OM_LISTEN": f"127.0.0.1:{port}",
+            "OM_DATA_DIR": str(tmp_path / "data"),
+            "OM_TARGETS": str(targets),
+            "OM_LOG_FORMAT": "json",
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_healthy(proc, port)
+        time.sleep(6)  # the watch job runs every 5 s, the scrape slot every second
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    lines = [line for line in (out + err).splitlines() if line.strip()]
+    events = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    chatty = [
+        e for e in events if e["logger"].startswith(("apscheduler", "pgserver")) and e["level"] == "info"
+    ]
+    assert chatty == [], err
+    assert len(lines) < 20, "\n".join(lines)
+    assert all(line.startswith("{") for line in err.splitlines()), err
+
+
+def _leftovers() -> tuple[set[str], int, set[int]]:
+    """Running tasks (but this one), this process's inet connections and its child processes."""
+    current = asyncio.current_task()
+    tasks = {task.get_name() for task in asyncio.all_tasks() if task is not current}
+    me = psutil.Process()
+    return tasks, len(me.net_connections(kind="inet")), {child.pid for child in me.children(recursive=True)}
+
+
+def _break_spool(data_dir: Path) -> None:
+    (data_dir / "spool").mkdir(parents=True)
+    (data_dir / "spool" / "history").write_text("a file where the spool directory goes")
+
+
+@pytest.mark.parametrize(
+    "stage",
+    ["history spool", "target file", "listening port", "tls certificate"],
+)
+async def test_a_start_that_fails_at_any_stage_leaves_no_task_socket_or_process(
+    tmp_path: Path, fresh_pg_dsn: str, redis_url: str, stage: str
+) -> None:
+    data_dir = tmp_path / "data"
+    targets = tmp_path / "targets.yaml"
+    targets.write_text(TARGETS if stage != "target file" else "scrape_configs: [oops\n")
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("groups: [oops\n" if stage == "alert rules file" else "groups: []\n")
+    if stage == "history spool":
+        _break_spool(data_dir)
+    occupied = socket.socket()
+    occupied.bind(("127.0.0.1", 0))
+    occupied.listen()
+    port = occupied.getsockname()[1] if stage == "listening port" else free_port()
+    tls = {"cert_file": tmp_path / "missing.pem", "key_file": tmp_path / "missing.key"}
+    settings = Settings.model_validate(
+        {
+            "listen": f"127.0.0.1:{port}",
+            "data_dir": data_dir,
+            "targets": targets,
+            "postgres": {"dsn": fresh_pg_dsn},
+            "redis": {"url": redis_url},
+            "alerts": {"rules_file": rules},
+            "tls": tls if stage == "tls certificate" else {},
+            "shutdown_timeout_s": 5,
+        }
+    )
+    before = _leftovers()
+    try:
+        with pytest.raises(Exception):  # noqa: B017 - each stage fails its own way
+            await serve(settings)
+    finally:
+        occupied.close()
+    await asyncio.sleep(0)
+    tasks, connections, children = _leftovers()
+    assert tasks == before[0]
+    assert connections <= before[1], "a connection of the failed start is still open"
+    assert children == before[2]
+
+
+def test_a_failed_start_on_the_embedded_stores_stops_them(tmp_path: Path) -> None:
+    """The embedded PostgreSQL and Redis are child processes: a start that fails after them stops them."""
+    targets = tmp_path / "targets.yaml"
+    targets.write_text("scrape_configs: [oops\n")
+    data_dir = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OM_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "openmanager", "run"],
+        env={
+            **env,
+            "OM_LISTEN": f"127.0.0.1:{free_port()}",
+            "OM_DATA_DIR": str(data_dir),
+            "OM_TARGETS": str(targets),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "embedded postgres started" in proc.stderr, "the failure came after the stores started"
+    survivors = []
+    for process in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            if any(str(data_dir) in part for part in process.info["cmdline"] or []):
+                survivors.append(process.info["cmdline"])
+    assert survivors == []
+
+
+def test_sigterm_under_load_exits_within_the_shutdown_bound(
+    tmp_path: Path, fresh_pg_dsn: str, redis_url: str, service_factory: list[Service]
+) -> None:
+    """Scrapes of 50 targets that never answer in time, and clients holding requests open: the whole
+    shutdown still ends within ``shutdown_timeout_s`` (plus the interpreter's own exit)."""
+    hanging = socket.socket()
+    hanging.bind(("127.0.0.1", 0))
+    hanging.listen(200)  # accepts connections, never answers: every scrape waits for its timeout
+    port = hanging.getsockname()[1]
+    targets = "".join(f"      - targets: ['127.0.0.{i}:{port}']\n" for i in range(1, 51))
+    config = tmp_path / "openmanager.yml"
+    config.write_text("shutdown_timeout_s: 4\n")
+    service = Service(
+        tmp_path,
+        fresh_pg_dsn,
+        redis_url,
+        targets="global: {scrape_interval: 2s, scrape_timeout: 2s}\n"
+        f"scrape_configs:\n  - job_name: slow\n    static_configs:\n{targets}",
+        env={"OM_CONFIG": str(config)},
+    )
+    service_factory.append(service)
+    held: list[socket.socket] = []
+    try:
+        wait_healthy(service.proc, service.port)
+        time.sleep(3)  # scrapes in flight
+        for _ in range(20):  # clients that opened a connection and send their request slowly
+            client = socket.create_connection(("127.0.0.1", service.port))
+            client.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n")
+            held.append(client)
+        started = time.monotonic()
+        code, _, err = service.stop()
+        took_s = time.monotonic() - started
+    finally:
+        hanging.close()
+        for client in held:
+            client.close()
+    assert code == 0, err
+    assert took_s < 4 + 3, f"shutdown took {took_s:.1f} s"
