@@ -46,7 +46,7 @@ class LeaseOut(BaseModel):
     """A lease of what runs once in the cluster, and its holder."""
 
     name: str
-    runs: list[str] = Field(description="what the holder runs")
+    runs: list[str] = Field(description="what the holder runs: `alert_engine`, `maintenance`")
     holder: str | None = Field(description="the member holding it; null when nobody does")
     expires_in_s: float | None = Field(description="until it expires unless renewed")
     fence: int | None = Field(description="its fencing counter: one more at each new holder")

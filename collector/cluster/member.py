@@ -16,7 +16,7 @@ log = structlog.get_logger(__name__)
 SINGLETON_LEASE = "singletons"
 """The lease of what runs once in the cluster: history maintenance and the alert engine."""
 SINGLETON_LEASE_TTL_S = 15.0
-SINGLETON_DUTIES = ("alert engine", "maintenance")
+SINGLETON_DUTIES = ("alert_engine", "maintenance")
 """What the holder of :data:`SINGLETON_LEASE` runs."""
 
 

@@ -113,7 +113,7 @@ async def test_shares_follow_the_ownership_function_and_the_lease_holder_is_name
     assert 0 <= first["heartbeat_age_s"] < 10 and first["started_at"] > 0
     [singletons] = body["leases"]
     assert singletons["name"] == SINGLETON_LEASE and singletons["holder"] == "b"
-    assert set(singletons["runs"]) == {"alert engine", "maintenance"}
+    assert set(singletons["runs"]) == {"alert_engine", "maintenance"}
     assert singletons["fence"] == lease.fence and 0 < singletons["expires_in_s"] <= 15
     await lease.close()
 

@@ -30,6 +30,14 @@ function summaryCard(cluster) {
 }
 
 function leasesCard(leases) {
+  const detail = (lease) =>
+    [
+      lease.runs.map((duty) => t(`cluster.duty.${duty}`)).join(", "),
+      lease.expires_in_s === null ? null : t("cluster.expiresIn", { time: duration(lease.expires_in_s) }),
+      lease.fence === null ? null : t("cluster.fence", { fence: String(lease.fence) }),
+    ]
+      .filter(Boolean)
+      .join(" · ");
   return h(
     "section",
     { class: "card", id: "cluster-leases" },
@@ -38,17 +46,12 @@ function leasesCard(leases) {
       "dl",
       {},
       leases.flatMap((lease) => [
-        h("dt", {}, `${lease.name} (${lease.runs.join(", ")})`),
+        h("dt", {}, lease.name),
         h(
           "dd",
           { class: "lease-holder", "data-lease": lease.name },
-          lease.holder === null
-            ? h("span", { class: "error" }, t("cluster.noHolder"))
-            : t("cluster.heldBy", {
-                member: lease.holder,
-                expires: lease.expires_in_s === null ? "–" : duration(lease.expires_in_s),
-                fence: String(lease.fence ?? "–"),
-              }),
+          lease.holder === null ? h("span", { class: "error" }, t("cluster.noHolder")) : h("strong", {}, lease.holder),
+          h("div", { class: "muted small" }, detail(lease)),
         ),
       ]),
     ),

@@ -76,7 +76,7 @@ def test_the_lease_holder_is_the_leader() -> None:
     assert [(row.member, row.role) for row in seen.members] == [("a", "member"), ("b", "leader")]
     [lease] = seen.leases
     assert (lease.name, lease.holder, lease.expires_in_s, lease.fence) == (SINGLETON_LEASE, "b", 9.0, 3)
-    assert lease.runs == ("alert engine", "maintenance")
+    assert lease.runs == ("alert_engine", "maintenance")
 
 
 @pytest.mark.parametrize(
