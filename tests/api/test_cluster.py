@@ -17,15 +17,17 @@ from api.app import create_app
 from api.keys import STORES
 from api.prometheus.targets import build_all, server_of
 from collector.cluster.lease import Lease
-from collector.cluster.member import SINGLETON_LEASE
+from collector.cluster.member import SINGLETON_LEASE, ClusterMember
 from collector.cluster.membership import Membership
 from collector.cluster.ownership import owners
-from collector.config.settings import Settings
+from collector.config.settings import ClusterSettings, Settings
 from collector.config.targets import load_targets
+from collector.runtime import ScrapeService
 from tests.api.app_client import serving
 from tests.api.auth.conftest import Client, session
 from tests.api.test_monitoring import assert_error_shape
 from tests.conftest import SettingsFactory
+from tests.polling import eventually
 from tests.ports import free_port
 from tests.proxy import TcpProxy, redis_upstream, via_proxy_redis_url
 
@@ -116,6 +118,40 @@ async def test_shares_follow_the_ownership_function_and_the_lease_holder_is_name
     assert set(singletons["runs"]) == {"alert_engine", "maintenance"}
     assert singletons["fence"] == lease.fence and 0 < singletons["expires_in_s"] <= 15
     await lease.close()
+
+
+async def test_shares_are_what_running_collectors_scrape(client: Client, targets_file: Path) -> None:
+    redis = client.app[STORES].redis
+    settings = ClusterSettings(heartbeat_interval_s=0.05, member_ttl_s=0.5)
+    collectors = {name: ScrapeService(targets_file) for name in ("a", "b")}
+    members = {
+        name: ClusterMember(redis, collector, settings.model_copy(update={"member_id": name}), listen_port=0)
+        for name, collector in collectors.items()
+    }
+    _, auth = await session(client, client.app[STORES].pg, "admin")
+    body: dict[str, list[dict[str, object]]] = {}
+
+    async def agrees() -> bool:
+        nonlocal body
+        body = await (await client.get("/api/cluster", headers=auth)).json()
+        scraped = {name: len(collector.targets()) for name, collector in collectors.items()}
+        return {str(m["member"]): m["share"] for m in body["members"]} == scraped and all(
+            m["scraping"] == m["share"] for m in body["members"]
+        )
+
+    try:
+        for name, collector in collectors.items():
+            await members[name].start()
+            await collector.start()
+        await eventually(agrees, timeout_s=15, interval_s=0.1)
+        assert sum(len(collector.targets()) for collector in collectors.values()) == TARGETS
+        leaders = {name for name, member in members.items() if member.lease.held}
+        assert {str(m["member"]) for m in body["members"] if m["role"] == "leader"} == leaders
+        assert len(leaders) == 1
+    finally:
+        for name, collector in collectors.items():
+            await members[name].close()
+            await collector.stop()
 
 
 async def test_without_members_every_target_is_unowned_and_no_lease_is_held(client: Client) -> None:
