@@ -47,7 +47,10 @@ class LeaseOut(BaseModel):
 
     name: str
     runs: list[str] = Field(description="what the holder runs: `alert_engine`, `maintenance`")
-    holder: str | None = Field(description="the member holding it; null when nobody does")
+    held: bool
+    holder: str | None = Field(
+        description="the member holding it; null when nobody does, or when its holder names none"
+    )
     expires_in_s: float | None = Field(description="until it expires unless renewed")
     fence: int | None = Field(description="its fencing counter: one more at each new holder")
 

@@ -87,7 +87,9 @@ class LeaseRow:
 
     name: str
     runs: tuple[str, ...]
+    held: bool
     holder: str | None
+    """None while nobody holds it, or while a holder that names none (an older member) does."""
     expires_in_s: float | None
     fence: int | None
 
@@ -198,6 +200,7 @@ def overview(state: ClusterState, identities: Iterable[str], default_replicas: i
         LeaseRow(
             lease.name,
             LEASES.get(lease.name, ()),
+            lease.held,
             lease.holder if lease.held else None,
             lease.expires_in_ms / 1000 if lease.expires_in_ms is not None else None,
             lease.fence,

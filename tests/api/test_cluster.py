@@ -159,7 +159,7 @@ async def test_without_members_every_target_is_unowned_and_no_lease_is_held(clie
     _, admin = await session(client, client.app[STORES].pg, "admin")
     body = await (await client.get("/api/cluster", headers=admin)).json()
     assert (body["members"], body["targets"], body["unowned"]) == ([], TARGETS, TARGETS)
-    assert [lease["holder"] for lease in body["leases"]] == [None]
+    assert [(lease["held"], lease["holder"]) for lease in body["leases"]] == [(False, None)]
     assert (await client.get("/api/cluster", headers=auth)).status == 200
 
 

@@ -145,6 +145,7 @@ export default {
   "cluster.granted": "Counting only the targets of the servers granted to you.",
   "cluster.leases": "Leases",
   "cluster.noHolder": "nobody holds it",
+  "cluster.unnamedHolder": "held by a member that does not name itself",
   "cluster.expiresIn": "expires in {time}",
   "cluster.fence": "fence {fence}",
   "cluster.duty.alert_engine": "alert engine",

@@ -145,6 +145,7 @@ export default {
   "cluster.granted": "권한이 있는 서버의 대상만 셉니다.",
   "cluster.leases": "리스",
   "cluster.noHolder": "가진 멤버 없음",
+  "cluster.unnamedHolder": "이름을 밝히지 않은 멤버가 가짐",
   "cluster.expiresIn": "{time} 후 만료",
   "cluster.fence": "펜스 {fence}",
   "cluster.duty.alert_engine": "알림 엔진",

@@ -29,6 +29,13 @@ function summaryCard(cluster) {
   );
 }
 
+// An older member's lease value does not name it: the lease is then held, by a member unknown.
+function holderText(lease) {
+  if (lease.holder !== null) return h("strong", {}, lease.holder);
+  if (lease.held) return h("span", {}, t("cluster.unnamedHolder"));
+  return h("span", { class: "error" }, t("cluster.noHolder"));
+}
+
 function leasesCard(leases) {
   const detail = (lease) =>
     [
@@ -50,7 +57,7 @@ function leasesCard(leases) {
         h(
           "dd",
           { class: "lease-holder", "data-lease": lease.name },
-          lease.holder === null ? h("span", { class: "error" }, t("cluster.noHolder")) : h("strong", {}, lease.holder),
+          holderText(lease),
           h("div", { class: "muted small" }, detail(lease)),
         ),
       ]),

@@ -75,8 +75,21 @@ def test_the_lease_holder_is_the_leader() -> None:
     seen = overview(_state(_member("a", 1000), _member("b", 1000), holder="b"), TARGETS)
     assert [(row.member, row.role) for row in seen.members] == [("a", "member"), ("b", "leader")]
     [lease] = seen.leases
-    assert (lease.name, lease.holder, lease.expires_in_s, lease.fence) == (SINGLETON_LEASE, "b", 9.0, 3)
+    assert (lease.name, lease.held, lease.holder, lease.expires_in_s, lease.fence) == (
+        SINGLETON_LEASE,
+        True,
+        "b",
+        9.0,
+        3,
+    )
     assert lease.runs == ("alert_engine", "maintenance")
+
+
+def test_a_lease_held_by_a_member_naming_none_is_held_without_a_leader() -> None:
+    lease = LeaseState(SINGLETON_LEASE, None, True, 4000, 7)
+    seen = overview(ClusterState(NOW_MS, (_member("a", 1000),), (lease,)), TARGETS)
+    assert [(row.held, row.holder) for row in seen.leases] == [(True, None)]
+    assert [row.role for row in seen.members] == ["member"]
 
 
 @pytest.mark.parametrize(
