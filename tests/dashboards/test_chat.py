@@ -203,3 +203,31 @@ def test_history_survives_a_reload_and_belongs_to_its_user(
     chat_page.reload()
     expect(chat_page.locator("#chat-empty")).to_be_visible()
     expect(chat_page.locator(".chat-exchange")).to_have_count(0)
+
+
+CAPS_SCRIPT = """async () => {
+  const history = await import("/static/js/chat_history.js");
+  const entry = (i, text, data) => ({
+    question: `q${i}`,
+    answer: { answer: "x".repeat(text), data: [{ kind: "table", rows: [["y".repeat(data)]] }] },
+  });
+  const many = Array.from({ length: history.MAX_ENTRIES + 10 }, (_, i) => entry(i, 10, 10));
+  const large = Array.from({ length: 10 }, (_, i) => entry(i, 1000, 1000));
+  return {
+    maxEntries: history.MAX_ENTRIES,
+    byCount: history.capped(many).map((e) => e.question),
+    bySize: history.capped(large, 50, 5000).map((e) => e.question),
+    tooLarge: history.capped([entry(0, 10, 10), entry(1, 10, 6000)], 50, 5000),
+  };
+}"""
+
+
+def test_the_history_keeps_the_newest_exchanges_within_its_caps(chat_page: Page) -> None:
+    caps = chat_page.evaluate(CAPS_SCRIPT)
+    total = caps["maxEntries"] + 10
+    assert caps["byCount"] == [f"q{i}" for i in range(10, total)]
+    # Each exchange is about 2,050 characters of JSON: two fit in 5,000.
+    assert caps["bySize"] == ["q8", "q9"]
+    older, newest = caps["tooLarge"]
+    assert (older["question"], len(older["answer"]["data"])) == ("q0", 1)
+    assert (newest["question"], newest["answer"]["data"], newest["trimmed"]) == ("q1", [], True)
