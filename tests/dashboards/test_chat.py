@@ -22,6 +22,7 @@ from tests.dashboards.conftest import (
     PageErrors,
     Service,
     add_user,
+    api_call,
     login,
     open_service_page,
     run_async,
@@ -117,6 +118,10 @@ def test_the_top_five_by_cpu_in_korean(
     expect(exchange.locator(".chat-text")).to_contain_text(expected[0].name)
     expect(exchange.locator(".chat-answer")).to_have_attribute("lang", "ko")
     screenshot(page, "chat-ko")
+    page.select_option("#language", "en")
+    expect(page.locator("h1")).to_have_text("Ask about your servers")
+    expect(page.locator("#chat-send")).to_have_text("Ask")
+    assert column(page.locator(".chat-exchange").first, 1) == [host.name for host in expected]
     page.context.close()
     assert not page_errors.messages, "\n".join(page_errors.messages)
 
@@ -150,6 +155,29 @@ def test_a_suggestion_is_asked_when_clicked_and_a_chart_is_drawn(chat_page: Page
     expect(chart.locator("canvas")).to_have_count(1)
     assert int(chart.get_attribute("data-points") or "0") > 0
     screenshot(chat_page, "chat-chart")
+
+
+def test_a_viewer_is_answered_about_its_granted_servers_only(
+    browser: Browser, fleet_service: Service, page_errors: PageErrors
+) -> None:
+    viewer = add_user(fleet_service, "viewer")
+    users = api_call(fleet_service, "admin", "GET", "/api/users")
+    assert isinstance(users, dict)
+    (user_id,) = [user["id"] for user in users["users"] if user["username"] == viewer]
+    granted = [BY_NAME["db-1"], BY_NAME["web-1"]]
+    body = {"server_ids": [str(host.target.server_id) for host in granted]}
+    api_call(fleet_service, "admin", "PUT", f"/api/users/{user_id}/grants", body)
+    page = open_service_page(
+        browser, fleet_service, page_errors, locale="en-US", viewport={"width": 1280, "height": 860}
+    )
+    login(page, viewer)
+    page.get_by_role("link", name="Chat").click()
+    exchange = ask(page, "top 5 servers by CPU")
+    expected = sorted(granted, key=lambda host: -host.cpu)
+    expect(exchange.locator("table.chat-table tbody tr")).to_have_count(len(expected))
+    assert column(exchange, 1) == [host.name for host in expected]
+    page.context.close()
+    assert not page_errors.messages, "\n".join(page_errors.messages)
 
 
 def test_the_keyboard_sends_breaks_lines_and_recalls_and_text_stays_text(chat_page: Page) -> None:

@@ -133,6 +133,8 @@ export function render(root) {
   async function ask(text) {
     const question = text.trim();
     if (!question || busy) return;
+    // A clicked suggestion is replaced by the answer's: keep the keyboard's place in the question box.
+    if (suggestions.contains(document.activeElement)) input.focus({ preventScroll: true });
     busy = true;
     send.disabled = true;
     recalled = null;
