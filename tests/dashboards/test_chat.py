@@ -180,6 +180,28 @@ def test_a_viewer_is_answered_about_its_granted_servers_only(
     assert not page_errors.messages, "\n".join(page_errors.messages)
 
 
+def test_a_phone_sees_answers_without_sideways_scrolling(
+    browser: Browser, fleet_service: Service, admin: str, page_errors: PageErrors
+) -> None:
+    page = open_service_page(
+        browser,
+        fleet_service,
+        page_errors,
+        locale="en-US",
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        has_touch=True,
+    )
+    login(page, admin)
+    page.goto("/#/chat")
+    exchange = ask(page, "fleet status")
+    expect(exchange.locator("table.chat-table tbody tr")).to_have_count(len(HOSTS))
+    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+    screenshot(page, "chat-phone")
+    page.context.close()
+    assert not page_errors.messages, "\n".join(page_errors.messages)
+
+
 def test_the_keyboard_sends_breaks_lines_and_recalls_and_text_stays_text(chat_page: Page) -> None:
     box = chat_page.locator("#chat-input")
     box.fill("<b>fleet</b>")
