@@ -32,12 +32,12 @@ function tableBlock(block) {
     h(
       "table",
       { class: "data-table chat-table" },
-      h("caption", {}, String(block.title)),
-      h("thead", {}, h("tr", {}, block.columns.map((name) => h("th", { scope: "col" }, String(name))))),
+      h("caption", {}, String(block.title ?? "")),
+      h("thead", {}, h("tr", {}, (block.columns || []).map((name) => h("th", { scope: "col" }, String(name))))),
       h(
         "tbody",
         {},
-        block.rows.map((row) => h("tr", {}, row.map(cell))),
+        (block.rows || []).map((row) => h("tr", {}, (Array.isArray(row) ? row : []).map(cell))),
       ),
     ),
   );
@@ -46,7 +46,7 @@ function tableBlock(block) {
 function chartBlock(block, charts) {
   const box = h("div", { class: "chart chat-chart" });
   charts.push({ block, box });
-  return h("figure", { class: "chart-card" }, h("figcaption", {}, String(block.title)), box);
+  return h("figure", { class: "chart-card" }, h("figcaption", {}, String(block.title ?? "")), box);
 }
 
 function queriesBlock(queries) {
@@ -84,14 +84,15 @@ export function answerView(answer) {
     start() {
       drawn = charts.map(({ block, box }) => {
         const unit = String(block.unit || "");
+        const lines = block.lines || [];
         const chart = timeChart(box, {
           group: new ChartGroup(`chat-${(chartCount += 1)}`),
           format: unitFormat(unit),
           range: unit === "%" ? [0, 100] : null,
           height: CHART_HEIGHT_PX,
-          series: block.lines.map((line, i) => ({ label: String(line.label), color: COLORS[i % COLORS.length] })),
+          series: lines.map((line, i) => ({ label: String(line.label), color: COLORS[i % COLORS.length] })),
         });
-        chart.setData([block.timestamps, ...block.lines.map((line) => line.values)]);
+        chart.setData([block.timestamps || [], ...lines.map((line) => line.values || [])]);
         return chart;
       });
     },

@@ -136,6 +136,10 @@ def test_is_web_1_down_answers_no_with_its_status_row(chat_page: Page) -> None:
     assert column(exchange, 0) == ["web-1"]
     assert column(exchange, 1) == [status_name(status_of(web1), "en")]
     assert column(exchange, 2) == [f"{web1.cpu:g}"]
+    # A follow-up that names no server is about the previous answer's (sent back as the context).
+    follow_up = ask(chat_page, "and its processes?")
+    by_cpu = sorted(web1.processes, key=lambda process: -process[2])
+    assert column(follow_up, 1) == [name for _, name, _, _ in by_cpu]
     down = ask(chat_page, "is web-3 down?")
     expect(down.locator(".chat-text")).to_contain_text("Yes: web-3 is down")
     assert column(down, 1) == [status_name(status_of(BY_NAME["web-3"]), "en")]

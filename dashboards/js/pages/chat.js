@@ -123,10 +123,13 @@ export function render(root) {
     log.scrollTop = log.scrollHeight;
   }
 
+  // The previous answer's servers (by id: all a follow-up needs, and small whatever was named) and the
+  // browser's UTC offset, for "its processes" and "yesterday".
   function context() {
     const last = entries[entries.length - 1];
     const out = { utc_offset_minutes: -new Date().getTimezoneOffset() };
-    if (last && last.answer.entities) out.entities = last.answer.entities;
+    const servers = last && last.answer.entities ? last.answer.entities.servers : null;
+    if (Array.isArray(servers)) out.entities = { servers: servers.map((ref) => ({ id: String(ref.id) })) };
     return out;
   }
 
