@@ -1,0 +1,141 @@
+"""Issue 14: every expression of Grafana's "Node Exporter Full" answers on our API as on Prometheus.
+
+The dashboard's panels and variables (`node_exporter_full`), then the differential (`nef_differential`):
+a host running our exporter and one running Debian's node_exporter, their pages replayed as 70 minutes of
+history in Prometheus and in our PostgreSQL (the first hour compacted into chunks), and the dashboard's
+"Last 1 hour" asked of both as Grafana asks it, once per host kind ("N/M agree" is printed; ``pytest -s``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from api.app import create_app
+from api.keys import STORES
+from collector.promql import Series
+from collector.storage.maintenance import HistoryConfig, run_maintenance
+from tests.api.auth.conftest import Client, session
+from tests.api.prometheus.grafana_requests import TimeRange, asker
+from tests.api.prometheus.nef_differential import (
+    NODE_EXPORTER,
+    Host,
+    compare_dashboard,
+    replay,
+    running_exporters,
+    scrape_hosts,
+    scrape_results,
+)
+from tests.api.prometheus.node_exporter_full import DASHBOARD, fill, load, panel_queries, template_variables
+from tests.collector.promql.differential import Oracle
+from tests.collector.storage.history_helpers import write_results
+from tests.conftest import SettingsFactory
+
+T0_MS = 1_767_225_600_000
+"""2026-01-01T00:00:00Z: the first replayed scrapes."""
+NOW_MS = T0_MS + 70 * 60_000 + 7_300
+"""When the dashboard is opened: mid-interval, so alignment matters."""
+LAST_HOUR = TimeRange(NOW_MS - 3_600_000, NOW_MS)
+COMPACTED_UNTIL = datetime.fromtimestamp((T0_MS + 3_600_000) / 1000, UTC)
+
+
+def test_every_target_of_panels_and_of_rows_panels_is_listed() -> None:
+    text = DASHBOARD.read_text(encoding="utf-8")
+    queries = panel_queries(load())
+    assert len(queries) == text.count('"expr":') == 286
+    assert {q.expr for q in queries} >= {"node_memory_MemTotal_bytes{instance=\"$node\",job=\"$job\"}"}
+    in_rows = {p["title"] for row in load()["panels"] for p in row.get("panels", [])}
+    assert {q.panel for q in queries} & in_rows
+    assert all(q.range or q.instant for q in queries)
+    assert all(q.max_data_points > 0 for q in queries)
+
+
+def test_template_variables_are_label_values_calls_in_dependency_order() -> None:
+    variables = template_variables(load())
+    assert [(v.name, v.label) for v in variables] == [("job", "job"), ("nodename", "nodename"), ("node", "instance")]
+    assert variables[0].selector == "node_uname_info"
+    assert variables[2].selector == 'node_uname_info{job="$job", nodename="$nodename"}'
+
+
+@pytest.mark.parametrize(
+    ("text", "values", "filled"),
+    [
+        ('up{instance="$node",job="$job"}', {"node": "a:9100", "job": "node"}, 'up{instance="a:9100",job="node"}'),
+        ('up{job="${job}"}', {"job": "node"}, 'up{job="node"}'),
+        ("rate(x[$__rate_interval])", {"job": "node"}, "rate(x[$__rate_interval])"),
+        ('up{job="$job"}', {"job": "o'k\\"}, 'up{job="o\\\'k\\\\"}'),
+        ('up{job="$other"}', {"job": "node"}, 'up{job="$other"}'),
+    ],
+)
+def test_fill_substitutes_dashboard_variables_escaped_and_leaves_builtins(
+    text: str, values: dict[str, str], filled: str
+) -> None:
+    assert fill(text, values) == filled
+
+
+@pytest.fixture(scope="module")
+def hosts() -> list[Host]:
+    if NODE_EXPORTER is None:
+        pytest.skip("Debian's prometheus-node-exporter is not installed (./dev test installs it)")
+    with running_exporters() as addresses:
+        return asyncio.run(scrape_hosts(addresses))
+
+
+@pytest.fixture(scope="module")
+def history(hosts: list[Host]) -> dict[str, list[Series]]:
+    return {host.job: replay(host, T0_MS, NOW_MS) for host in hosts}
+
+
+@pytest.fixture(scope="module")
+def oracle(tmp_path_factory: pytest.TempPathFactory, history: dict[str, list[Series]]) -> Iterator[Oracle]:
+    if shutil.which("prometheus") is None or shutil.which("promtool") is None:
+        pytest.skip("prometheus and promtool are not installed (Debian package 'prometheus')")
+    loaded = [item for series in history.values() for item in series]
+    running = Oracle(Path(tmp_path_factory.mktemp("prometheus")), loaded)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+async def client(
+    make_settings: SettingsFactory, fresh_pg_dsn: str, hosts: list[Host], history: dict[str, list[Series]]
+) -> AsyncIterator[Client]:
+    """Our API on a database of its own holding both hosts' history, the first hour compacted."""
+    settings = make_settings(postgres_dsn=fresh_pg_dsn, rate_limit_rps="0")
+    async with TestClient(TestServer(create_app(settings), host="127.0.0.1")) as test_client:
+        pool = test_client.app[STORES].pg
+        await test_client.app[STORES].redis.flushdb()
+        for host in hosts:
+            await write_results(pool, scrape_results(host, history[host.job]))
+        await run_maintenance(pool, HistoryConfig(), now=COMPACTED_UNTIL.replace(minute=10))
+        assert await pool.fetchval("SELECT compacted_until FROM history_state") == COMPACTED_UNTIL
+        yield test_client
+
+
+@pytest.mark.slow
+async def test_every_nef_expression_answers_as_on_prometheus_for_both_host_kinds(
+    client: Client, oracle: Oracle, hosts: list[Host]
+) -> None:
+    _, auth = await session(client, client.app[STORES].pg, "admin")
+    ours_url = str(client.make_url("")).rstrip("/")
+    async with aiohttp.ClientSession() as http:
+        theirs, ours = asker(http, oracle.url), asker(http, ours_url, auth)
+        outcomes = [await compare_dashboard(theirs, ours, LAST_HOUR, host.job) for host in hosts]
+    print()
+    for outcome in outcomes:
+        print(f"Node Exporter Full, last hour, {outcome.summary()}")
+        for request, difference in outcome.differences:
+            print(f"- {request}\n    {difference}")
+    for outcome in outcomes:
+        # Every target and variable was asked, and many answers carry data (our exporter has about half of
+        # the dashboard's metrics): agreement on empty answers alone would prove nothing.
+        assert outcome.requests > len(panel_queries(load()))
+        assert outcome.with_data > outcome.requests // 3, outcome.summary()
+    assert not [d for outcome in outcomes for d in outcome.differences]
