@@ -172,7 +172,9 @@ def builtins(
     """Grafana's built-in variables for ``query`` over ``time_range``."""
     step = step_ms(query, time_range, scrape_interval_ms)
     requested_min = _min_interval_ms(query, scrape_interval_ms)
-    rate_ms = max(browser_interval_ms(query, time_range, scrape_interval_ms) + requested_min, 4 * requested_min)
+    rate_ms = max(
+        browser_interval_ms(query, time_range, scrape_interval_ms) + requested_min, 4 * requested_min
+    )
     range_s = math.floor(time_range.span_ms / 1000 + 0.5)
     return {
         "__interval_ms": str(step),

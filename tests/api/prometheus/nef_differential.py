@@ -48,9 +48,10 @@ NODE_EXPORTER_ARGS = (
     *(
         f"--collector.{name}"
         for name in (
-            "conntrack cpu diskstats entropy filefd filesystem loadavg meminfo netclass netdev netstat "
-            "pressure processes sockstat softnet stat time timex uname vmstat"
-        ).split()
+            *("conntrack", "cpu", "diskstats", "entropy", "filefd", "filesystem", "loadavg", "meminfo"),
+            *("netclass", "netdev", "netstat", "pressure", "processes", "sockstat", "softnet", "stat"),
+            *("time", "timex", "uname", "vmstat"),
+        )
     ),
 )
 """Collectors that answer without privileges or hardware (no hwmon, schedstat or systemd over D-Bus)."""
@@ -84,10 +85,17 @@ def running_exporters() -> Iterator[dict[str, str]]:
         raise FileNotFoundError("prometheus-node-exporter (Debian package) is needed")
     ours, theirs = free_port(), free_port()
     argvs = {
-        "openmanager": [str(Path(sys.executable).parent / "openmanager-exporter"), "--listen", f"127.0.0.1:{ours}"],
+        "openmanager": [
+            str(Path(sys.executable).parent / "openmanager-exporter"),
+            "--listen",
+            f"127.0.0.1:{ours}",
+        ],
         "node": [NODE_EXPORTER, f"--web.listen-address=127.0.0.1:{theirs}", *NODE_EXPORTER_ARGS],
     }
-    procs = [subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for argv in argvs.values()]
+    procs = [
+        subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for argv in argvs.values()
+    ]
     try:
         for port in (ours, theirs):
             wait_port(port)
@@ -121,7 +129,9 @@ def _cumulative(name: str, page: ParseResult) -> bool:
     return name.endswith("_total")
 
 
-def _values(name: str, value: float, cumulative: bool, ts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _values(
+    name: str, value: float, cumulative: bool, ts: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
     n = len(ts)
     if name == "node_time_seconds":
         return np.asarray(ts / 1000, dtype=np.float64)
@@ -201,7 +211,9 @@ async def compare_dashboard(theirs: Ask, ours: Ask, time_range: TimeRange, job: 
     dashboard = load()
     outcome = Outcome(job)
 
-    def record(request: Request, expected: dict[str, Any], got: dict[str, Any], difference: str | None) -> None:
+    def record(
+        request: Request, expected: dict[str, Any], got: dict[str, Any], difference: str | None
+    ) -> None:
         outcome.requests += 1
         outcome.with_data += _has_data(expected)
         if difference is not None:
@@ -222,7 +234,10 @@ async def compare_dashboard(theirs: Ask, ours: Ask, time_range: TimeRange, job: 
         selected[variable.name] = preferred if preferred in wanted else (wanted[0] if wanted else "")
     for query in panel_queries(dashboard):
         for request in panel_requests(query, selected, time_range):
-            expected, got = await theirs(request.path, request.params), await ours(request.path, request.params)
+            expected, got = (
+                await theirs(request.path, request.params),
+                await ours(request.path, request.params),
+            )
             record(request, expected, got, compare_bodies(expected, got, request.params["query"]))
     return outcome
 

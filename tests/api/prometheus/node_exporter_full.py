@@ -40,7 +40,7 @@ class PanelQuery:
     instant: bool
     range: bool
     min_interval: str
-    """The target's ``interval`` (Grafana's "Min step"), empty when the data source's scrape interval rules."""
+    """The target's ``interval`` (Grafana's "Min step"); empty: the data source's scrape interval."""
     max_data_points: int
     """The panel's ``maxDataPoints``, else its width in pixels (the browser sends that)."""
     hidden: bool

@@ -50,7 +50,7 @@ def test_every_target_of_panels_and_of_rows_panels_is_listed() -> None:
     text = DASHBOARD.read_text(encoding="utf-8")
     queries = panel_queries(load())
     assert len(queries) == text.count('"expr":') == 286
-    assert {q.expr for q in queries} >= {"node_memory_MemTotal_bytes{instance=\"$node\",job=\"$job\"}"}
+    assert {q.expr for q in queries} >= {'node_memory_MemTotal_bytes{instance="$node",job="$job"}'}
     in_rows = {p["title"] for row in load()["panels"] for p in row.get("panels", [])}
     assert {q.panel for q in queries} & in_rows
     assert all(q.range or q.instant for q in queries)
@@ -59,7 +59,11 @@ def test_every_target_of_panels_and_of_rows_panels_is_listed() -> None:
 
 def test_template_variables_are_label_values_calls_in_dependency_order() -> None:
     variables = template_variables(load())
-    assert [(v.name, v.label) for v in variables] == [("job", "job"), ("nodename", "nodename"), ("node", "instance")]
+    assert [(v.name, v.label) for v in variables] == [
+        ("job", "job"),
+        ("nodename", "nodename"),
+        ("node", "instance"),
+    ]
     assert variables[0].selector == "node_uname_info"
     assert variables[2].selector == 'node_uname_info{job="$job", nodename="$nodename"}'
 
@@ -67,7 +71,11 @@ def test_template_variables_are_label_values_calls_in_dependency_order() -> None
 @pytest.mark.parametrize(
     ("text", "values", "filled"),
     [
-        ('up{instance="$node",job="$job"}', {"node": "a:9100", "job": "node"}, 'up{instance="a:9100",job="node"}'),
+        (
+            'up{instance="$node",job="$job"}',
+            {"node": "a:9100", "job": "node"},
+            'up{instance="a:9100",job="node"}',
+        ),
         ('up{job="${job}"}', {"job": "node"}, 'up{job="node"}'),
         ("rate(x[$__rate_interval])", {"job": "node"}, "rate(x[$__rate_interval])"),
         ('up{job="$job"}', {"job": "o'k\\"}, 'up{job="o\\\'k\\\\"}'),
