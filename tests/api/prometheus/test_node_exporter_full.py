@@ -142,7 +142,7 @@ async def test_every_nef_expression_answers_as_on_prometheus_for_both_host_kinds
         for request, difference in outcome.differences:
             print(f"- {request}\n    {difference}")
     for outcome in outcomes:
-        # Every target and variable was asked, and many answers carry data (our exporter has about half of
+        # Every target and variable was asked, and many answers carry data (our exporter has two fifths of
         # the dashboard's metrics): agreement on empty answers alone would prove nothing.
         assert outcome.requests > len(panel_queries(load()))
         assert outcome.with_data > outcome.requests // 3, outcome.summary()
