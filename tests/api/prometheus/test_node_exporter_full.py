@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -23,7 +24,7 @@ from api.keys import STORES
 from collector.promql import Series
 from collector.storage.maintenance import HistoryConfig, run_maintenance
 from tests.api.auth.conftest import Client, session
-from tests.api.prometheus.grafana_requests import TimeRange, asker
+from tests.api.prometheus.grafana_requests import Ask, TimeRange, asker
 from tests.api.prometheus.nef_differential import (
     NODE_EXPORTER,
     Host,
@@ -147,3 +148,25 @@ async def test_every_nef_expression_answers_as_on_prometheus_for_both_host_kinds
         assert outcome.requests > len(panel_queries(load()))
         assert outcome.with_data > outcome.requests // 3, outcome.summary()
     assert not [d for outcome in outcomes for d in outcome.differences]
+
+
+async def test_compare_dashboard_counts_every_request_and_reports_a_differing_value() -> None:
+    def answer(value: str) -> Ask:
+        async def ask(path: str, params: Mapping[str, str]) -> dict[str, Any]:
+            if path.startswith("/api/v1/label/"):
+                return {"status": "success", "data": ["node"]}
+            if path == "/api/v1/series":
+                return {"status": "success", "data": [{"__name__": "node_uname_info", "job": "node"}]}
+            own = value if "node_load1" in params["query"] else "1"
+            sample = {"metric": {"job": "node"}, "value": [1, own]}
+            return {"status": "success", "data": {"resultType": "vector", "result": [sample]}}
+
+        return ask
+
+    outcome = await compare_dashboard(answer("1"), answer("2"), LAST_HOUR, "node")
+    queries = panel_queries(load())
+    expected = sum(q.range + q.instant for q in queries) + 6  # three label values and three series requests
+    assert (outcome.requests, outcome.with_data) == (expected, expected)
+    loads = sum(q.range + q.instant for q in queries if "node_load1" in q.expr)
+    assert loads > 0 and len(outcome.differences) == loads
+    assert all("node_load1" in request for request, _ in outcome.differences)
