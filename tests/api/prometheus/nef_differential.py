@@ -27,8 +27,9 @@ import aiohttp
 import numpy as np
 
 from collector.promql import Series
-from collector.result import ScrapeResult, SeriesKey, TargetInfo, server_id_for
+from collector.result import ScrapeResult, TargetInfo, server_id_for
 from collector.scrape.parser import ParseResult, parse
+from tests.api.prometheus.differential_history import series_key
 from tests.api.prometheus.grafana_requests import (
     SCRAPE_INTERVAL_MS,
     Ask,
@@ -161,14 +162,10 @@ def replay(host: Host, start_ms: int, end_ms: int) -> list[Series]:
     return out
 
 
-def _key(labels: dict[str, str]) -> SeriesKey:
-    return labels["__name__"], tuple(sorted((k, v) for k, v in labels.items() if k != "__name__"))
-
-
 def scrape_results(host: Host, series: Sequence[Series]) -> list[ScrapeResult]:
     """The replayed scrapes as the collector hands them to storage: one result per host and time."""
     target = host.target()
-    keys = tuple(_key(dict(item.labels)) for item in series)
+    keys = tuple(series_key(dict(item.labels)) for item in series)
     matrix = np.stack([item.values for item in series], axis=1)
     return [
         ScrapeResult(
@@ -194,6 +191,13 @@ class Outcome:
     with_data: int = 0
     differences: list[tuple[str, str]] = field(default_factory=list)
 
+    def add(self, what: str, request: Request, expected: dict[str, Any], difference: str | None) -> None:
+        """Count one request, whether Prometheus's answer (``expected``) had data, and its difference."""
+        self.requests += 1
+        self.with_data += _has_data(expected)
+        if difference is not None:
+            self.differences.append((f"{what}: {request.describe()}", difference))
+
     def summary(self) -> str:
         """``N/M agree`` with the host kind and how many answers carried data."""
         agreed = self.requests - len(self.differences)
@@ -210,26 +214,16 @@ async def compare_dashboard(theirs: Ask, ours: Ask, time_range: TimeRange, job: 
     """Grafana's requests for the dashboard with ``job``'s host selected, asked of both, compared."""
     dashboard = load()
     outcome = Outcome(job)
-
-    def record(
-        request: Request, expected: dict[str, Any], got: dict[str, Any], difference: str | None
-    ) -> None:
-        outcome.requests += 1
-        outcome.with_data += _has_data(expected)
-        if difference is not None:
-            outcome.differences.append((request.describe(), difference))
-
     selected: dict[str, str] = {}
     for variable in template_variables(dashboard):
         labels, series = variable_requests(variable, selected, time_range)
         expected, got = await theirs(labels.path, labels.params), await ours(labels.path, labels.params)
         mine, wanted = label_values(got), label_values(expected)
-        record(labels, expected, got, None if mine == wanted else f"values differ: {wanted} vs {mine}")
+        outcome.add(f"${variable.name}", labels, expected, None if mine == wanted else f"{wanted} vs {mine}")
         if series is not None:
-            expected_series = await theirs(series.path, series.params)
-            got_series = await ours(series.path, series.params)
-            same = _series_set(expected_series) == _series_set(got_series)
-            record(series, expected_series, got_series, None if same else "series differ")
+            expected, got = await theirs(series.path, series.params), await ours(series.path, series.params)
+            same = _series_set(expected) == _series_set(got)
+            outcome.add(f"${variable.name}", series, expected, None if same else "series differ")
         preferred = job if variable.label == "job" else None
         selected[variable.name] = preferred if preferred in wanted else (wanted[0] if wanted else "")
     for query in panel_queries(dashboard):
@@ -238,7 +232,9 @@ async def compare_dashboard(theirs: Ask, ours: Ask, time_range: TimeRange, job: 
                 await theirs(request.path, request.params),
                 await ours(request.path, request.params),
             )
-            record(request, expected, got, compare_bodies(expected, got, request.params["query"]))
+            outcome.add(
+                query.describe(), request, expected, compare_bodies(expected, got, request.params["query"])
+            )
     return outcome
 
 
