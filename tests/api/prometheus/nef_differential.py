@@ -210,8 +210,13 @@ def _has_data(body: dict[str, Any]) -> bool:
     return bool(result)
 
 
-async def compare_dashboard(theirs: Ask, ours: Ask, time_range: TimeRange, job: str) -> Outcome:
-    """Grafana's requests for the dashboard with ``job``'s host selected, asked of both, compared."""
+async def compare_dashboard(
+    theirs: Ask, ours: Ask, time_range: TimeRange, job: str, scrape_interval_ms: int = SCRAPE_INTERVAL_MS
+) -> Outcome:
+    """Grafana's requests for the dashboard with ``job``'s host selected, asked of both, compared.
+
+    ``scrape_interval_ms`` is the data source's scrape interval (``timeInterval``).
+    """
     dashboard = load()
     outcome = Outcome(job)
     selected: dict[str, str] = {}
@@ -227,7 +232,7 @@ async def compare_dashboard(theirs: Ask, ours: Ask, time_range: TimeRange, job: 
         preferred = job if variable.label == "job" else None
         selected[variable.name] = preferred if preferred in wanted else (wanted[0] if wanted else "")
     for query in panel_queries(dashboard):
-        for request in panel_requests(query, selected, time_range):
+        for request in panel_requests(query, selected, time_range, scrape_interval_ms):
             expected, got = (
                 await theirs(request.path, request.params),
                 await ours(request.path, request.params),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,16 +35,27 @@ from tests.api.prometheus.nef_differential import (
     scrape_hosts,
     scrape_results,
 )
+from tests.api.prometheus.nef_live import (
+    LIVE_SCRAPE_INTERVAL_MS,
+    SERVICE_SETTINGS,
+    STOPPED_CONFIG,
+    scraping_config,
+    wait_until_stored,
+    write_token,
+)
 from tests.api.prometheus.node_exporter_full import DASHBOARD, fill, load, panel_queries, template_variables
 from tests.collector.promql.differential import Oracle
 from tests.collector.storage.history_helpers import write_results
 from tests.conftest import SettingsFactory
+from tests.openmanager.running import Service, admin_token, wait_healthy
 
 T0_MS = 1_767_225_600_000
 """2026-01-01T00:00:00Z: the first replayed scrapes."""
 NOW_MS = T0_MS + 70 * 60_000 + 7_300
 """When the dashboard is opened: mid-interval, so alignment matters."""
 LAST_HOUR = TimeRange(NOW_MS - 3_600_000, NOW_MS)
+LIVE_S = 20
+"""How long the live Prometheus scrapes and pushes."""
 COMPACTED_UNTIL = datetime.fromtimestamp((T0_MS + 3_600_000) / 1000, UTC)
 
 
@@ -170,3 +182,52 @@ async def test_compare_dashboard_counts_every_request_and_reports_a_differing_va
     loads = sum(q.range + q.instant for q in queries if "node_load1" in q.expr)
     assert loads > 0 and len(outcome.differences) == loads
     assert all("node_load1" in request for request, _ in outcome.differences)
+
+
+@pytest.mark.slow
+async def test_a_prometheus_remote_writing_into_openmanager_answers_the_dashboard_alike(
+    tmp_path: Path, fresh_pg_dsn: str, redis_url: str
+) -> None:
+    if NODE_EXPORTER is None or shutil.which("prometheus") is None:
+        pytest.skip("Debian's prometheus and prometheus-node-exporter are needed (./dev test installs them)")
+    settings = tmp_path / "openmanager.yml"
+    settings.write_text(SERVICE_SETTINGS)
+    env = {"OM_CONFIG": str(settings), "OM_RATE_LIMIT_RPS": "0"}
+    service = Service(tmp_path, fresh_pg_dsn, redis_url, targets="scrape_configs: []\n", env=env)
+    workdir = tmp_path / "prometheus"
+    workdir.mkdir()
+    try:
+        await asyncio.to_thread(wait_healthy, service.proc, service.port)
+        secret = await write_token(fresh_pg_dsn)
+        with running_exporters() as addresses:
+            config = scraping_config(addresses, f"http://127.0.0.1:{service.port}/api/v1/write", secret)
+            scraping = await asyncio.to_thread(Oracle, workdir, [], (), config)
+            try:
+                await asyncio.sleep(LIVE_S)
+            finally:
+                stopped_ms = int(time.time() * 1000)
+                await asyncio.to_thread(scraping.stop)
+        oracle = await asyncio.to_thread(Oracle, workdir, [], (), STOPPED_CONFIG)
+        try:
+            token = await asyncio.to_thread(admin_token, service.port, fresh_pg_dsn)
+            async with aiohttp.ClientSession() as http:
+                theirs = asker(http, oracle.url)
+                ours = asker(http, f"http://127.0.0.1:{service.port}", {"Authorization": f"Bearer {token}"})
+                counts = await wait_until_stored(theirs, ours, stopped_ms + 1_000)
+                time_range = TimeRange(stopped_ms - (LIVE_S - 5) * 1000, stopped_ms)
+                outcomes = [
+                    await compare_dashboard(theirs, ours, time_range, job, LIVE_SCRAPE_INTERVAL_MS)
+                    for job in sorted(counts)
+                ]
+        finally:
+            oracle.stop()
+    finally:
+        service.stop()
+    print(f"\nsamples pushed per job: {counts}")
+    for outcome in outcomes:
+        print(f"Node Exporter Full, live Prometheus remote-writing, {outcome.summary()}")
+        for request, difference in outcome.differences:
+            print(f"- {request}\n    {difference}")
+    assert sorted(counts) == ["node", "openmanager"]
+    assert all(outcome.with_data > outcome.requests // 3 for outcome in outcomes), outcomes
+    assert not [d for outcome in outcomes for d in outcome.differences]

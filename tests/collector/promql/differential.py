@@ -177,31 +177,40 @@ def _snappy_literal(data: bytes) -> bytes:
 
 
 class Oracle:
-    """A Prometheus on 127.0.0.1 holding the dataset (or ``loaded``, then ``marked``); stop() ends it."""
+    """A Prometheus on 127.0.0.1 holding the dataset (or ``loaded``, then ``marked``); stop() ends it.
+
+    With nothing ``loaded`` it starts on what ``workdir`` holds, with ``config`` (say, scrape jobs).
+    """
 
     def __init__(
-        self, workdir: Path, loaded: Sequence[Series] | None = None, marked: Sequence[Series] = ()
+        self,
+        workdir: Path,
+        loaded: Sequence[Series] | None = None,
+        marked: Sequence[Series] = (),
+        config: str = "global:\n  evaluation_interval: 1m\n",
     ) -> None:
         prometheus, promtool = shutil.which("prometheus"), shutil.which("promtool")
         if prometheus is None or promtool is None:
             raise FileNotFoundError("prometheus and promtool (Debian package 'prometheus') are needed")
         data = workdir / "data"
-        source = workdir / "samples.om"
-        source.write_text(_openmetrics(dataset() if loaded is None else loaded))
-        subprocess.run(
-            [promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(data)],
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
-        config = workdir / "prometheus.yml"
-        config.write_text("global:\n  evaluation_interval: 1m\n")
+        series = dataset() if loaded is None else loaded
+        if series:
+            source = workdir / "samples.om"
+            source.write_text(_openmetrics(series))
+            subprocess.run(
+                [promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(data)],
+                check=True,
+                capture_output=True,
+                timeout=300,
+            )
+        config_file = workdir / "prometheus.yml"
+        config_file.write_text(config)
         self.port = free_port()
-        self.log = (workdir / "prometheus.log").open("wb")
+        self.log = (workdir / "prometheus.log").open("ab")
         self.process = subprocess.Popen(
             [
                 prometheus,
-                f"--config.file={config}",
+                f"--config.file={config_file}",
                 f"--storage.tsdb.path={data}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
                 "--storage.tsdb.retention.time=100y",
