@@ -4,6 +4,8 @@ The dashboard's panels and variables (`node_exporter_full`), then the differenti
 a host running our exporter and one running Debian's node_exporter, their pages replayed as 70 minutes of
 history in Prometheus and in our PostgreSQL (the first hour compacted into chunks), and the dashboard's
 "Last 1 hour" asked of both as Grafana asks it, once per host kind ("N/M agree" is printed; ``pytest -s``).
+Then live (`nef_live`): a real Prometheus scrapes both exporters and remote-writes into ``openmanager run``,
+and the dashboard's last 15 seconds are asked of both.
 """
 
 from __future__ import annotations
