@@ -18,6 +18,8 @@ below only give parameter values, and name the few routes that cannot be driven 
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 import tempfile
 import time
@@ -27,17 +29,25 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
 
 from api.app import create_app
 from api.auth.roles import role_at_least
+from api.keys import BROKER, STORES
 from api.openapi import openapi_document
+from collector.alerts.publisher import alert_json
+from collector.storage.keys import EVENTS_ALERTS, EVENTS_SCRAPE, EVENTS_STATUS, channel
 from collector.storage.users import Role
+from tests.api.test_events import READ_TIMEOUT_S, firing_alert, next_event_of, read_frame
 from tests.owasp_world import Side, World, world, world_settings
 
 __all__ = ["world"]
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+in_the_world = pytest.mark.asyncio(loop_scope="module")
+"""The tests of tables 1 and 2 share the module's world and so its event loop."""
 
 _PARAM = re.compile(r"\{(\w+)\}")
 
@@ -181,6 +191,7 @@ async def call_get(w: World, caller: str, path: str, side: Side) -> tuple[int, s
     return response.status, await response.text()
 
 
+@in_the_world
 @pytest.mark.parametrize(("caller", "path", "side"), read_cases())
 async def test_every_read_path_hides_the_ungranted_server(
     world: World, caller: str, path: str, side: str
@@ -201,3 +212,268 @@ async def test_every_read_path_hides_the_ungranted_server(
         assert world.a.shown_in(text), f"{caller} was not served A's equivalent: {text[:500]}"
     if not allowed:
         assert status == 403, (status, text[:300])
+
+
+READ_POSTS: dict[str, Callable[[Side], dict[str, Any]]] = {
+    "/api/monitoring/servers": lambda side: {"json": {"name": side.host}},
+    "/api/v1/query": lambda side: {"data": {"query": f'up{{instance="{side.address}"}}'}},
+    "/api/v1/query_range": lambda side: {
+        "data": {
+            "query": f'up{{instance="{side.address}"}}',
+            "start": str(time.time() - 600),
+            "end": str(time.time()),
+            "step": "60",
+        }
+    },
+    "/api/v1/query_exemplars": lambda side: {"data": {"query": f'up{{instance="{side.address}"}}'}},
+    "/api/v1/series": lambda side: {"data": {"match[]": f'up{{instance="{side.address}"}}'}},
+    "/api/v1/labels": lambda side: {"data": {"match[]": f'up{{instance="{side.address}"}}'}},
+    "/api/mcp/query": lambda side: {"json": {"query": f"what is the cpu of {side.name}?", "language": "en"}},
+}
+"""Reads sent as POST (a filter body, a PromQL form, a question), with what asks about the side."""
+
+
+@in_the_world
+@pytest.mark.parametrize(
+    ("caller", "path", "side"),
+    [
+        pytest.param(caller, path, side, id=f"{caller} POST {path} {side}")
+        for path in READ_POSTS
+        for caller in ("viewer", "operator")
+        for side in ("A", "B")
+    ],
+)
+async def test_every_read_sent_as_a_post_hides_the_ungranted_server(
+    world: World, caller: str, path: str, side: str
+) -> None:
+    asked = world.side(side)
+    answers = {}
+    for who in (caller, "admin"):
+        response = await world.client.post(path, headers=world.headers[who], **READ_POSTS[path](asked))
+        answers[who] = (response.status, await response.text())
+    (status, text), (_, admin_text) = answers[caller], answers["admin"]
+    assert status == 200, (status, text[:300])
+    assert leaked(world, status, text) == [], f"{caller} was shown server B: {text[:500]}"
+    if path not in NO_SERVER_IN_ANSWER:
+        assert asked.shown_in(admin_text), admin_text[:300]
+        if side == "A":
+            assert world.a.shown_in(text), f"{caller} was not served A's equivalent: {text[:500]}"
+
+
+EVENT_KINDS = ("status", "scrape", "alert")
+
+
+async def publish(w: World, kind: str, server_id: uuid.UUID) -> None:
+    """Publish an event about ``server_id`` shaped as the collector and the alert engine publish it."""
+    redis = w.app[STORES].redis
+    if kind == "alert":
+        channel_name, message = EVENTS_ALERTS, alert_json(firing_alert(server_id))
+    elif kind == "scrape":
+        channel_name = EVENTS_SCRAPE
+        message = {"server_id": str(server_id), "ts": time.time(), "up": True, "status": "up", "summary": {}}
+    else:
+        channel_name = EVENTS_STATUS
+        message = {"server_id": str(server_id), "status": "down", "previous": "up", "ts": time.time()}
+    await redis.publish(channel(channel_name, redis), json.dumps(message))
+
+
+@in_the_world
+@pytest.mark.parametrize("kind", EVENT_KINDS)
+@pytest.mark.parametrize("caller", ["viewer", "operator"])
+async def test_the_event_stream_carries_only_granted_servers(world: World, caller: str, kind: str) -> None:
+    await asyncio.wait_for(world.app[BROKER].ready.wait(), READ_TIMEOUT_S)
+    both = {world.a.id, world.b.id}
+    streams = {}
+    for who in (caller, "admin"):
+        response = await world.client.get("/api/events", headers=world.headers[who])
+        assert response.status == 200, await response.text()
+        await read_frame(response)
+        streams[who] = response
+    try:
+        await publish(world, kind, world.b.id)
+        await publish(world, kind, world.a.id)
+        seen = await next_event_of(streams[caller], both)
+        admin_seen = await next_event_of(streams["admin"], both)
+    finally:
+        for response in streams.values():
+            response.close()
+    assert (seen.event, uuid.UUID(seen.json()["server_id"])) == (kind, world.a.id)
+    assert world.b.shown_in(seen.data or "") == []
+    assert uuid.UUID(admin_seen.json()["server_id"]) == world.b.id, "B's event was published first"
+
+
+def mcp_arguments(tool: str, side: Side) -> dict[str, Any]:
+    """Arguments of one call of ``tool`` about ``side`` (a hand table of values; the tools come from
+    the server's own list)."""
+    selector = f'up{{instance="{side.address}"}}'
+    table: dict[str, dict[str, Any]] = {
+        "query": {"query": selector},
+        "query_range": {"query": selector, "step": "60s"},
+        "list_servers": {"name": side.host},
+        "server_status": {"server": str(side.id)},
+        "list_alerts": {"server": str(side.id)},
+        "top_processes": {"server": str(side.id)},
+        "list_metrics": {"contains": "process"},
+        "label_values": {"label": "instance", "match": selector},
+        "ask": {"question": f"what is the cpu of {side.name}?", "language": "en"},
+    }
+    assert tool in table, f"a new MCP tool {tool!r}: give it arguments about a server here"
+    return table[tool]
+
+
+async def mcp_answers(w: World, role: str, side: Side) -> dict[str, str]:
+    """Every tool the MCP server lists, called with ``role``'s ``mcp`` token about ``side``: the JSON text."""
+    url = str(w.client.make_url("/mcp"))
+    answers = {}
+    async with (
+        httpx.AsyncClient(headers={"Authorization": f"Bearer {w.mcp_tokens[role]}"}) as http,
+        streamable_http_client(url, http_client=http) as (read, write, _),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        for tool in (await session.list_tools()).tools:
+            result = await session.call_tool(tool.name, mcp_arguments(tool.name, side))
+            answers[tool.name] = json.dumps(result.structuredContent)
+    return answers
+
+
+@in_the_world
+@pytest.mark.parametrize("side", ["A", "B"])
+async def test_every_mcp_tool_hides_the_ungranted_server(world: World, side: str) -> None:
+    asked = world.side(side)
+    answers = await mcp_answers(world, "viewer", asked)
+    admin_answers = await mcp_answers(world, "admin", asked)
+    assert set(answers) == set(admin_answers) and len(answers) >= 9
+    for tool, text in answers.items():
+        assert world.b.shown_in(text) == [], f"{tool} showed B: {text[:500]}"
+        if side == "A" and world.a.shown_in(admin_answers[tool]):
+            assert world.a.shown_in(text), f"{tool} did not serve A: {text[:500]}"
+    shown_to_admin = {tool for tool, text in admin_answers.items() if asked.shown_in(text)}
+    assert shown_to_admin >= {"query", "list_servers", "server_status", "list_alerts", "label_values"}
+
+
+# --- 2. Role on every state-changing route ------------------------------------------------------------------
+
+CHANGES = ("POST", "PUT", "PATCH", "DELETE")
+PUBLIC_WRITES = {
+    ("POST", "/api/auth/login"): "the way in: takes a password, not a token (see the enumeration table)",
+    ("POST", "/api/auth/refresh"): "takes a refresh token in the body, not a bearer token",
+}
+OWN_ACCOUNT = {
+    ("POST", "/api/auth/logout"): "ends the caller's own session",
+    ("POST", "/api/auth/password"): "changes the caller's own password, given the current one",
+    ("POST", "/api/auth/totp/enroll"): "the caller's own TOTP, given the current password",
+    ("POST", "/api/auth/totp/confirm"): "the caller's own TOTP enrolment",
+    ("POST", "/api/auth/totp/disable"): "the caller's own TOTP, given a current code",
+    ("POST", "/api/tokens"): "a token of the caller's, never above the caller's role",
+    ("DELETE", "/api/tokens/{id}"): "revokes the caller's own token; another's is refused (case below)",
+}
+"""Viewer-level changes that touch only the caller's own account."""
+READS_BY_POST = {("POST", path): "a read; see the grants table" for path in READ_POSTS} | {
+    ("POST", "/mcp"): "MCP's JSON-RPC transport, read-only tools; see the MCP grants table",
+}
+WATCHED_TABLES = (
+    "servers",
+    "server_grants",
+    "users",
+    "api_tokens",
+    "alert_rules",
+    "silences",
+    "notification_channels",
+    "alerts",
+    "action_runs",
+    "series",
+)
+"""What a refused change must leave as it was (the audit log and the event log record refusals)."""
+
+
+def change_body(method: str, path: str, side: Side) -> dict[str, Any]:
+    """A body that would do the change if the caller were allowed to (keyword arguments of the request)."""
+    on_side = [{"name": "server_id", "op": "=", "value": str(side.id)}]
+    silence = {"matchers": on_side, "ends_at": time.time() + 600, "comment": "taken over"}
+    rule = {"name": "Owned", "kind": "threshold", "metric": "cpu", "op": ">", "threshold": 1}
+    bodies: dict[tuple[str, str], dict[str, Any]] = {
+        ("POST", "/api/users"): {
+            "username": "intruder",
+            "password": "a long unguessable phrase",
+            "role": "admin",
+        },
+        ("PATCH", "/api/users/{id}"): {"role": "admin"},
+        ("PUT", "/api/users/{id}/grants"): {"server_ids": [str(side.id)]},
+        ("POST", "/api/servers"): {"name": "intruder", "address": "127.0.0.1:1", "job": "owned"},
+        ("POST", "/api/servers/test"): {"address": "127.0.0.1:1"},
+        ("PATCH", "/api/servers/{id}"): {"description": "taken over"},
+        ("POST", "/api/servers/{id}/actions/{name}"): {"params": {}},
+        ("POST", "/api/alerts/rules"): rule,
+        ("PUT", "/api/alerts/rules/{id}"): {**rule, "matchers": on_side},
+        ("POST", "/api/alerts/silences"): silence,
+        ("PUT", "/api/alerts/silences/{id}"): silence,
+        ("POST", "/api/monitoring/logs"): {
+            "level": "info",
+            "source": "deploy",
+            "message": "taken over",
+            "serverId": str(side.id),
+        },
+    }
+    return {"json": bodies.get((method, path), {})}
+
+
+async def snapshot(w: World) -> dict[str, str]:
+    """A digest of each watched table."""
+    pool = w.app[STORES].pg
+    return {
+        table: await pool.fetchval(
+            f"SELECT md5(coalesce(string_agg(t::text, ',' ORDER BY t::text), '')) FROM {table} t"
+        )
+        for table in WATCHED_TABLES
+    }
+
+
+def change_cases() -> list[Any]:
+    cases = []
+    for method, path, op in operations(*CHANGES):
+        role = minimum_role(op)
+        if role is not None:
+            cases.append(pytest.param("anonymous", method, path, id=f"anonymous {method} {path}"))
+        if role is not None and role != "viewer":
+            cases.append(pytest.param("viewer", method, path, id=f"viewer {method} {path}"))
+        if role == "operator" and (takes_a_side(path, op) or (method, path) in BODY_NAMES_A_SERVER):
+            cases.append(pytest.param("operator", method, path, id=f"operator on B {method} {path}"))
+    cases.append(pytest.param("viewer", "DELETE", "/api/tokens/{id}", id="viewer DELETE another's token"))
+    return cases
+
+
+BODY_NAMES_A_SERVER = {("POST", "/api/alerts/silences"), ("POST", "/api/monitoring/logs")}
+"""Operator routes without a path parameter whose body names the server they act on."""
+
+
+@in_the_world
+@pytest.mark.parametrize(("caller", "method", "path"), change_cases())
+async def test_every_state_changing_route_refuses_who_may_not_change(
+    world: World, caller: str, method: str, path: str
+) -> None:
+    before = await snapshot(world)
+    headers = {} if caller == "anonymous" else world.headers[caller]
+    response = await world.client.request(
+        method, fill(path, world.b, world), headers=headers, **change_body(method, path, world.b)
+    )
+    body = await response.json()
+    expected = {"anonymous": {401}, "viewer": {403}, "operator": {403, 404}}[caller]
+    if path == "/api/tokens/{id}" and caller == "viewer":
+        expected = {403, 404}
+    assert response.status in expected, (response.status, body)
+    if "error" in body and isinstance(body["error"], dict):
+        assert set(body["error"]) == {"code", "message", "details"}
+    else:
+        assert body.get("status") == "error" and "errorType" in body, body
+    assert await snapshot(world) == before
+
+
+def test_every_change_a_viewer_may_make_is_listed_with_its_reason() -> None:
+    """A new viewer-level or public change fails here until it is reviewed and listed."""
+    open_changes = {
+        (method, path) for method, path, op in operations(*CHANGES) if minimum_role(op) in (None, "viewer")
+    }
+    listed = PUBLIC_WRITES | OWN_ACCOUNT | READS_BY_POST
+    assert open_changes == set(listed)
+    assert {(method, path) for method, path, _ in operations(*CHANGES)} >= BODY_NAMES_A_SERVER
