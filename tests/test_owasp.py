@@ -30,17 +30,22 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pyotp
 import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from api.app import create_app
+from api.auth import login as login_module
+from api.auth.accounts import set_totp_secret
 from api.auth.roles import role_at_least
 from api.keys import BROKER, STORES
 from api.openapi import openapi_document
+from api.passwords import verify_password
 from collector.alerts.publisher import alert_json
 from collector.storage.keys import EVENTS_ALERTS, EVENTS_SCRAPE, EVENTS_STATUS, channel
 from collector.storage.users import Role
+from tests.api.auth.conftest import make_user
 from tests.api.test_events import READ_TIMEOUT_S, firing_alert, next_event_of, read_frame
 from tests.owasp_world import Side, World, world, world_settings
 
@@ -477,3 +482,40 @@ def test_every_change_a_viewer_may_make_is_listed_with_its_reason() -> None:
     listed = PUBLIC_WRITES | OWN_ACCOUNT | READS_BY_POST
     assert open_changes == set(listed)
     assert {(method, path) for method, path, _ in operations(*CHANGES)} >= BODY_NAMES_A_SERVER
+
+
+# --- 3. Login enumeration ---------------------------------------------------------------------------------
+
+LOGIN_CASES = ("wrong password", "wrong password, disabled account", "wrong password, TOTP enrolled", "admin")
+"""Failed logins of existing accounts, each compared with a login for a name that does not exist."""
+
+
+@in_the_world
+@pytest.mark.parametrize("case", LOGIN_CASES)
+async def test_an_unknown_user_and_a_wrong_password_are_answered_alike(
+    world: World, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    pool = world.app[STORES].pg
+    user = await make_user(pool, "admin" if case == "admin" else "viewer")
+    if "disabled" in case:
+        await pool.execute("UPDATE users SET disabled = true WHERE id = $1", user.id)
+    if "TOTP" in case:
+        await set_totp_secret(pool, user.id, pyotp.random_base32())
+    verified: list[str] = []
+
+    def counting(stored_hash: str, password: str) -> bool:
+        verified.append(stored_hash)
+        return verify_password(stored_hash, password)
+
+    monkeypatch.setattr(login_module, "verify_password", counting)
+    answers = []
+    for username in (f"nobody-{uuid.uuid4().hex[:12]}", user.username):
+        response = await world.client.post(
+            "/api/auth/login", json={"username": username, "password": "not the password at all"}
+        )
+        answers.append((response.status, await response.json(), sorted(response.headers.keys())))
+    unknown, existing = answers
+    assert unknown == existing
+    assert unknown[0] == 401 and unknown[1]["error"]["code"] == "invalid_credentials"
+    assert len(verified) == 2, "one argon2 verification for the unknown name too"
+    assert all(stored.startswith("$argon2id$") for stored in verified)
