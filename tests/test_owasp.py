@@ -19,12 +19,13 @@ below only give parameter values, and name the few routes that cannot be driven 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ from typing import Any
 import httpx
 import pyotp
 import pytest
+import pytest_asyncio
+from aiohttp import web
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
@@ -39,15 +42,18 @@ from api.app import create_app
 from api.auth import login as login_module
 from api.auth.accounts import set_totp_secret
 from api.auth.roles import role_at_least
-from api.keys import BROKER, STORES
+from api.httpserver import guarded_runner
+from api.keys import BROKER, STORES, STREAM_CONFIG
 from api.openapi import openapi_document
 from api.passwords import verify_password
 from collector.alerts.publisher import alert_json
 from collector.storage.keys import EVENTS_ALERTS, EVENTS_SCRAPE, EVENTS_STATUS, channel
 from collector.storage.users import Role
-from tests.api.auth.conftest import make_user
+from tests.api.auth.conftest import bearer, login, make_user
 from tests.api.test_events import READ_TIMEOUT_S, firing_alert, next_event_of, read_frame
+from tests.loopback import loopback_only
 from tests.owasp_world import Side, World, world, world_settings
+from tests.ports import free_port
 
 __all__ = ["world"]
 
@@ -519,3 +525,227 @@ async def test_an_unknown_user_and_a_wrong_password_are_answered_alike(
     assert unknown[0] == 401 and unknown[1]["error"]["code"] == "invalid_credentials"
     assert len(verified) == 2, "one argon2 verification for the unknown name too"
     assert all(stored.startswith("$argon2id$") for stored in verified)
+
+
+# --- 4. SSRF spellings ------------------------------------------------------------------------------------
+
+SSRF_HOSTS = {
+    "169.254.169.254": "the metadata address",
+    "0xa9fea9fe": "hexadecimal IPv4",
+    "2852039166": "decimal IPv4",
+    "0251.0376.0251.0376": "octal IPv4",
+    "0xa9.0xfe.0xa9.0xfe": "hexadecimal parts",
+    "169.254.43518": "three-part IPv4",
+    "[::ffff:169.254.169.254]": "IPv4-mapped IPv6",
+    "[::ffff:a9fe:a9fe]": "IPv4-mapped IPv6 in hexadecimal",
+    "[64:ff9b::a9fe:a9fe]": "NAT64",
+    "[2002:a9fe:a9fe::1]": "6to4",
+    "[fe80::1]": "IPv6 link-local",
+    "[fd00:ec2::254]": "AWS metadata over IPv6",
+    "100.100.100.200": "Alibaba Cloud metadata",
+    "168.63.129.16": "Azure WireServer",
+    "metadata.google.internal": "a metadata name (resolving to the loopback listener here)",
+    "link-local.test": "a name resolving to link-local",
+    "rebound.test": "a name resolving to loopback and to link-local",
+    "nat64.test": "a name resolving to NAT64 of the metadata address",
+}
+"""Host spellings refused wherever a user names an address, and why each is in the table."""
+NAMES = {
+    "metadata.google.internal": ["127.0.0.1"],
+    "link-local.test": ["169.254.169.254"],
+    "rebound.test": ["127.0.0.1", "169.254.169.254"],
+    "nat64.test": ["64:ff9b::a9fe:a9fe"],
+}
+"""What the application's resolver answers for the names of the table."""
+SSRF_ROUTES = ("/api/servers/test", "/api/servers")
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def listener() -> AsyncIterator[list[str]]:
+    """A loopback listener: the port every spelling of the table names, and a record of who connected."""
+    connected: list[str] = []
+
+    async def note(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connected.append(str(writer.get_extra_info("peername")))
+        writer.close()
+
+    server = await asyncio.start_server(note, "127.0.0.1", 0)
+    connected.append(str(server.sockets[0].getsockname()[1]))
+    async with server:
+        yield connected
+
+
+@in_the_world
+@pytest.mark.parametrize("route", SSRF_ROUTES)
+@pytest.mark.parametrize("host", list(SSRF_HOSTS))
+async def test_metadata_and_link_local_addresses_are_refused_in_every_spelling(
+    world: World, monkeypatch: pytest.MonkeyPatch, listener: list[str], host: str, route: str
+) -> None:
+    loopback_only(monkeypatch)
+    world.resolver.answers.update(NAMES)
+    port = listener[0]
+    before = await snapshot(world)
+    body: dict[str, Any] = {"address": f"{host}:{port}"}
+    if route == "/api/servers":
+        body |= {"name": f"probe-{uuid.uuid4().hex[:8]}", "job": "ssrf"}
+    response = await world.client.post(route, json=body, headers=world.headers["operator"])
+    answer = await response.json()
+    assert response.status == 422, answer
+    assert set(answer) == {"error"} and set(answer["error"]) == {"code", "message", "details"}
+    assert [detail["field"] for detail in answer["error"]["details"]] == ["address"]
+    await asyncio.sleep(0.05)
+    assert listener[1:] == [], "the refused address was connected to"
+    assert await snapshot(world) == before
+
+
+@in_the_world
+async def test_the_listener_records_a_test_that_is_allowed(
+    world: World, monkeypatch: pytest.MonkeyPatch, listener: list[str]
+) -> None:
+    """The control of the table above: an allowed name does reach the listener."""
+    loopback_only(monkeypatch)
+    world.resolver.answers["allowed.test"] = ["127.0.0.1"]
+    body = {"address": f"allowed.test:{listener[0]}"}
+    response = await world.client.post("/api/servers/test", json=body, headers=world.headers["operator"])
+    assert response.status == 200, await response.text()
+    assert len(listener) > 1
+
+
+# --- 5. Request and body limits, slow clients -----------------------------------------------------------
+
+BODY_LIMIT_BYTES = 1 << 20
+
+
+def body_cases() -> list[Any]:
+    return [
+        pytest.param(method, path, framing, id=f"{method} {path} {framing}")
+        for method, path, op in operations(*CHANGES)
+        if "requestBody" in op
+        for framing in ("content-length", "chunked")
+    ]
+
+
+async def _chunks(data: bytes) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), 65536):
+        yield data[start : start + 65536]
+
+
+@in_the_world
+@pytest.mark.parametrize(("method", "path", "framing"), body_cases())
+async def test_an_oversized_body_is_a_413_on_every_route_that_takes_one(
+    world: World, method: str, path: str, framing: str
+) -> None:
+    before = await snapshot(world)
+    (media_type,) = document()["paths"][path][method.lower()]["requestBody"]["content"]
+    if media_type == "application/json":
+        payload = json.dumps({"filler": "x" * (BODY_LIMIT_BYTES + 1)}).encode()
+    else:
+        payload = b"query=" + b"x" * (BODY_LIMIT_BYTES + 1)
+    data: bytes | AsyncIterator[bytes] = payload if framing == "content-length" else _chunks(payload)
+    headers = {**world.headers["admin"], "Content-Type": media_type}
+    if path == "/mcp":
+        headers |= {
+            "Authorization": f"Bearer {world.mcp_tokens['admin']}",
+            "Accept": "application/json, text/event-stream",
+        }
+    response = await world.client.request(method, fill(path, world.b, world), data=data, headers=headers)
+    body = await response.json()
+    expected = BODY_LIMIT_EXCEPTIONS.get((method, path), (413, ""))[0]
+    assert response.status == expected, body
+    assert await snapshot(world) == before
+
+
+HEADER_TIMEOUT_S = 0.5
+IDLE_TIMEOUT_S = 1.5
+SLOW_HEAD = b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: slow\r\nX-Filler: " + b"x" * 60
+
+
+@pytest.fixture
+async def guarded_port(pg_dsn: str, redis_url: str, tmp_path: Path) -> AsyncIterator[int]:
+    """The application served as the service serves it, with the deadlines set small in its settings file."""
+    config = tmp_path / "openmanager.yml"
+    config.write_text(f"http:\n  header_timeout_s: {HEADER_TIMEOUT_S}\n  idle_timeout_s: {IDLE_TIMEOUT_S}\n")
+    settings = world_settings(pg_dsn, redis_url, tmp_path, OM_CONFIG=str(config))
+    assert (settings.http.header_timeout_s, settings.http.idle_timeout_s) == (
+        HEADER_TIMEOUT_S,
+        IDLE_TIMEOUT_S,
+    )
+    runner = guarded_runner(create_app(settings), settings.http)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield port
+    finally:
+        await runner.cleanup()
+
+
+async def _trickle(writer: asyncio.StreamWriter, data: bytes, pause_s: float) -> None:
+    for byte in data:
+        writer.write(bytes([byte]))
+        await writer.drain()
+        await asyncio.sleep(pause_s)
+
+
+@pytest.mark.parametrize(
+    ("client", "deadline_s"),
+    [
+        pytest.param("prompt", None, id="a prompt request is answered"),
+        pytest.param("slow head", HEADER_TIMEOUT_S, id="a head sent a byte every 0.2 s is cut"),
+        pytest.param("silent", IDLE_TIMEOUT_S, id="a connection that sends nothing is closed"),
+    ],
+)
+async def test_slow_clients_are_cut_at_the_deadlines_of_the_settings(
+    guarded_port: int, client: str, deadline_s: float | None
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", guarded_port)
+    trickling = None
+    started = time.monotonic()
+    try:
+        if client == "prompt":
+            writer.write(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        elif client == "slow head":
+            trickling = asyncio.create_task(_trickle(writer, SLOW_HEAD, 0.2))
+        answer = await asyncio.wait_for(reader.read(), 15)
+        closed_after_s = time.monotonic() - started
+    finally:
+        if trickling is not None:
+            trickling.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+                await trickling
+        writer.close()
+    if deadline_s is None:
+        assert answer.startswith(b"HTTP/1.1 200") and b'"status"' in answer
+    else:
+        assert b"200 OK" not in answer, answer[:200]
+        assert deadline_s <= closed_after_s < deadline_s + 1.0, closed_after_s
+
+
+@in_the_world
+@pytest.mark.parametrize("refused_with", ["the same session", "another session of the user"])
+async def test_a_user_s_event_streams_are_capped_and_the_next_is_a_429(
+    world: World, refused_with: str
+) -> None:
+    limit = world.app[STREAM_CONFIG].max_streams_per_user
+    user = await make_user(world.app[STORES].pg, "viewer")
+    sessions = [bearer((await login(world.client, user))["access_token"]) for _ in range(2)]
+    opened = []
+    try:
+        for _ in range(limit):
+            response = await world.client.get("/api/events", headers=sessions[0])
+            assert response.status == 200, await response.text()
+            await read_frame(response)
+            opened.append(response)
+        headers = sessions[0] if refused_with == "the same session" else sessions[1]
+        refused = await world.client.get("/api/events", headers=headers)
+        body = await refused.json()
+        assert refused.status == 429 and int(refused.headers["Retry-After"]) >= 1
+        assert set(body["error"]) == {"code", "message", "details"}
+        assert body["error"]["code"] == "too_many_streams"
+    finally:
+        for response in opened:
+            response.close()
+
+
+BODY_LIMIT_EXCEPTIONS: dict[tuple[str, str], tuple[int, str]] = {}
+"""Routes that answer an oversized body otherwise than 413, with the status and why."""
