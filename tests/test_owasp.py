@@ -28,7 +28,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pyotp
@@ -43,7 +43,7 @@ from api.auth import login as login_module
 from api.auth.accounts import set_totp_secret
 from api.auth.roles import role_at_least
 from api.httpserver import guarded_runner
-from api.keys import BROKER, STORES, STREAM_CONFIG
+from api.keys import BROKER, SETTINGS, STORES, STREAM_CONFIG
 from api.openapi import openapi_document
 from api.passwords import verify_password
 from collector.alerts.publisher import alert_json
@@ -124,10 +124,11 @@ def fill(path: str, side: Side, w: World) -> str:
     return _PARAM.sub(lambda m: path_value(path, m.group(1), side, w), path)
 
 
-def query_for(path: str, op: Mapping[str, Any], side: Side, w: World) -> dict[str, str]:
-    """Query parameters: the side's id for a server filter, a selector of the side for PromQL routes."""
+def query_for(path: str, op: Mapping[str, Any], side: Side | None, w: World) -> dict[str, str]:
+    """Query parameters: the side's id for a server filter, a selector of the side for PromQL routes; with
+    no side, the whole fleet (no filter, every ``up`` series of the job)."""
     now = time.time()
-    selector = f'up{{instance="{side.address}"}}'
+    selector = f'up{{job="{w.job}"}}' if side is None else f'up{{instance="{side.address}"}}'
     by_path: dict[str, dict[str, str]] = {
         "/api/monitoring/performance": {"metric": "cpu"},
         "/api/v1/query": {"query": selector},
@@ -136,13 +137,15 @@ def query_for(path: str, op: Mapping[str, Any], side: Side, w: World) -> dict[st
         "/api/v1/series": {"match[]": selector},
         "/api/v1/labels": {"match[]": selector},
         "/api/v1/label/{name}/values": {"match[]": selector},
-        "/federate": {"match[]": f'{{job="{w.job}",instance="{side.address}"}}'},
-        "/api/monitoring/servers": {"name": side.host},
+        "/federate": {"match[]": selector.replace("up", "", 1)},
     }
     query = dict(by_path.get(path, {}))
-    for param in op["parameters"]:
-        if param["in"] == "query" and param["name"] in SERVER_QUERY:
-            query[param["name"]] = str(side.id)
+    if side is not None:
+        if path == "/api/monitoring/servers":
+            query["name"] = side.host
+        for param in op["parameters"]:
+            if param["in"] == "query" and param["name"] in SERVER_QUERY:
+                query[param["name"]] = str(side.id)
     return query
 
 
@@ -177,11 +180,15 @@ NO_SERVER_IN_ANSWER = {
 
 
 def read_cases() -> list[Any]:
+    """Every GET route once over the whole fleet (those without path parameters), and about A and about B
+    where the call can name a server."""
     cases = []
     for method, path, op in operations("GET"):
         if path in NOT_GENERIC_GETS:
             continue
-        sides = ("A", "B") if takes_a_side(path, op) else ("-",)
+        sides = ("A", "B") if takes_a_side(path, op) else ()
+        if "{" not in path:
+            sides = ("-", *sides)
         for caller in ("viewer", "operator"):
             for side in sides:
                 cases.append(pytest.param(caller, path, side, id=f"{caller} {method} {path} {side}"))
@@ -194,10 +201,10 @@ def leaked(w: World, status: int, text: str) -> list[str]:
     return [mark for mark in shown if status < 400 or mark != str(w.b.id)]
 
 
-async def call_get(w: World, caller: str, path: str, side: Side) -> tuple[int, str]:
+async def call_get(w: World, caller: str, path: str, side: Side | None) -> tuple[int, str]:
     op = document()["paths"][path]["get"]
     response = await w.client.get(
-        fill(path, side, w), params=query_for(path, op, side, w), headers=w.headers[caller]
+        fill(path, side or w.a, w), params=query_for(path, op, side, w), headers=w.headers[caller]
     )
     return response.status, await response.text()
 
@@ -208,15 +215,19 @@ async def test_every_read_path_hides_the_ungranted_server(
     world: World, caller: str, path: str, side: str
 ) -> None:
     op = document()["paths"][path]["get"]
-    asked = world.b if side == "B" else world.a
+    asked = {"A": world.a, "B": world.b}.get(side)
     status, text = await call_get(world, caller, path, asked)
     admin_status, admin_text = await call_get(world, "admin", path, asked)
     assert status < 500 and admin_status < 500, (status, text[:300])
     assert leaked(world, status, text) == [], f"{caller} was shown server B: {text[:500]}"
     role = minimum_role(op)
-    allowed = role is None or role_at_least(caller, role)  # type: ignore[arg-type]
-    if side == "B" and path not in NO_SERVER_IN_ANSWER:
-        # The call names B: an admin is answered about it, so the caller's answer was filtered.
+    allowed = role is None or role_at_least(cast(Role, caller), role)
+    if (
+        side in ("B", "-")
+        and path not in NO_SERVER_IN_ANSWER
+        and (side == "B" or world.a.shown_in(admin_text))
+    ):
+        # An admin is answered about B (asked for, or listed beside A), so the caller's answer was filtered.
         assert world.b.shown_in(admin_text), admin_text[:300]
     if side != "B" and allowed and world.a.shown_in(admin_text):
         assert status == 200, (status, text[:300])
@@ -430,11 +441,12 @@ def change_body(method: str, path: str, side: Side) -> dict[str, Any]:
 
 
 async def snapshot(w: World) -> dict[str, str]:
-    """A digest of each watched table."""
+    """A digest of each watched table (a token's ``last_used_at`` aside: using a token is not a change)."""
     pool = w.app[STORES].pg
     return {
         table: await pool.fetchval(
-            f"SELECT md5(coalesce(string_agg(t::text, ',' ORDER BY t::text), '')) FROM {table} t"
+            f"SELECT md5(coalesce(string_agg(row, ',' ORDER BY row), '')) "
+            f"FROM (SELECT (to_jsonb(t) - 'last_used_at')::text AS row FROM {table} t) rows"
         )
         for table in WATCHED_TABLES
     }
@@ -487,7 +499,6 @@ def test_every_change_a_viewer_may_make_is_listed_with_its_reason() -> None:
     }
     listed = PUBLIC_WRITES | OWN_ACCOUNT | READS_BY_POST
     assert open_changes == set(listed)
-    assert {(method, path) for method, path, _ in operations(*CHANGES)} >= BODY_NAMES_A_SERVER
 
 
 # --- 3. Login enumeration ---------------------------------------------------------------------------------
@@ -616,11 +627,21 @@ async def test_the_listener_records_a_test_that_is_allowed(
 BODY_LIMIT_BYTES = 1 << 20
 
 
+UNDESCRIBED_BODIES = {
+    ("POST", "/mcp"): "MCP's JSON-RPC message, read by the bridge under mcp.max_body_bytes",
+}
+"""Routes that take a body the document does not describe (it is not JSON the wrapper reads), and why."""
+NOT_GENERIC_BODIES = {
+    ("POST", "/api/v1/write"): "the receiver runs in `openmanager run` only (this app answers 503); its 413s "
+    "under remote_write.max_body_bytes and max_decoded_bytes are in tests/api/test_remote_write.py",
+}
+
+
 def body_cases() -> list[Any]:
     return [
         pytest.param(method, path, framing, id=f"{method} {path} {framing}")
         for method, path, op in operations(*CHANGES)
-        if "requestBody" in op
+        if "requestBody" in op or (method, path) in UNDESCRIBED_BODIES
         for framing in ("content-length", "chunked")
     ]
 
@@ -630,28 +651,35 @@ async def _chunks(data: bytes) -> AsyncIterator[bytes]:
         yield data[start : start + 65536]
 
 
+async def oversized_request(w: World, method: str, path: str) -> tuple[bytes, dict[str, str]]:
+    """A body one byte over the route's limit, and the headers of a caller the route serves."""
+    settings = w.app[SETTINGS]
+    headers = w.headers["admin"]
+    if path == "/mcp":
+        headers = {
+            "Authorization": f"Bearer {w.mcp_tokens['admin']}",
+            "Accept": "application/json, text/event-stream",
+        }
+        limit, media_type = settings.mcp.max_body_bytes, "application/json"
+    else:
+        limit = BODY_LIMIT_BYTES
+        (media_type,) = document()["paths"][path][method.lower()]["requestBody"]["content"]
+    if media_type == "application/json":
+        return json.dumps({"filler": "x" * limit}).encode(), {**headers, "Content-Type": media_type}
+    return b"query=" + b"x" * limit, {**headers, "Content-Type": media_type}
+
+
 @in_the_world
 @pytest.mark.parametrize(("method", "path", "framing"), body_cases())
 async def test_an_oversized_body_is_a_413_on_every_route_that_takes_one(
     world: World, method: str, path: str, framing: str
 ) -> None:
     before = await snapshot(world)
-    (media_type,) = document()["paths"][path][method.lower()]["requestBody"]["content"]
-    if media_type == "application/json":
-        payload = json.dumps({"filler": "x" * (BODY_LIMIT_BYTES + 1)}).encode()
-    else:
-        payload = b"query=" + b"x" * (BODY_LIMIT_BYTES + 1)
+    payload, headers = await oversized_request(world, method, path)
     data: bytes | AsyncIterator[bytes] = payload if framing == "content-length" else _chunks(payload)
-    headers = {**world.headers["admin"], "Content-Type": media_type}
-    if path == "/mcp":
-        headers |= {
-            "Authorization": f"Bearer {world.mcp_tokens['admin']}",
-            "Accept": "application/json, text/event-stream",
-        }
     response = await world.client.request(method, fill(path, world.b, world), data=data, headers=headers)
     body = await response.json()
-    expected = BODY_LIMIT_EXCEPTIONS.get((method, path), (413, ""))[0]
-    assert response.status == expected, body
+    assert response.status == 413, body
     assert await snapshot(world) == before
 
 
@@ -747,5 +775,17 @@ async def test_a_user_s_event_streams_are_capped_and_the_next_is_a_429(
             response.close()
 
 
-BODY_LIMIT_EXCEPTIONS: dict[tuple[str, str], tuple[int, str]] = {}
-"""Routes that answer an oversized body otherwise than 413, with the status and why."""
+def test_the_hand_tables_name_documented_routes() -> None:
+    """Every route a hand table names exists: a renamed route cannot leave a table checking nothing."""
+    documented = {(method, path) for method, path, _ in operations("GET", *CHANGES)}
+    named = (
+        {("GET", path) for path in NOT_GENERIC_GETS}
+        | {("POST", path) for path in READ_POSTS}
+        | set(PUBLIC_WRITES)
+        | set(OWN_ACCOUNT)
+        | set(READS_BY_POST)
+        | BODY_NAMES_A_SERVER
+        | set(UNDESCRIBED_BODIES)
+        | set(NOT_GENERIC_BODIES)
+    )
+    assert named <= documented, named - documented
