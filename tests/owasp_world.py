@@ -9,7 +9,6 @@ or address, so a body without them is a body that told nothing about B.
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 import uuid
@@ -34,7 +33,7 @@ from tests.api.prometheus.conftest import write_history
 from tests.api.test_processes import process_samples
 from tests.collector.storage.test_live import summarized
 from tests.collector.test_summary import make_result, make_target, node_samples, series_key
-from tests.conftest import TEST_SECRETS_KEY, create_database, drop_database
+from tests.conftest import create_database, drop_database, store_env
 from tests.loopback import FakeResolver
 
 
@@ -85,19 +84,7 @@ class World:
 
 def world_settings(dsn: str, redis_url: str, data: Path, **extra_env: str) -> Settings:
     """Settings on ``dsn`` and ``redis_url``; the request rate limit is off (a table sends hundreds)."""
-    targets = data / "targets.yaml"
-    targets.write_text("scrape_configs: []\n")
-    env = {
-        "OM_POSTGRES_DSN": dsn,
-        "OM_REDIS_URL": redis_url,
-        "OM_DATA_DIR": str(data / "data"),
-        "OM_TARGETS": str(targets),
-        "OM_LISTEN": "127.0.0.1:0",
-        "OM_SECRETS_KEY": base64.b64encode(TEST_SECRETS_KEY).decode(),
-        "OM_RATE_LIMIT_RPS": "0",
-        **extra_env,
-    }
-    return load_settings(None, env)
+    return load_settings(None, {**store_env(dsn, redis_url, data), "OM_RATE_LIMIT_RPS": "0", **extra_env})
 
 
 async def _register(client: Client, admin: dict[str, str], name: str, address: str, job: str) -> uuid.UUID:

@@ -34,7 +34,6 @@ import httpx
 import pyotp
 import pytest
 import pytest_asyncio
-from aiohttp import web
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
@@ -53,7 +52,7 @@ from tests.api.auth.conftest import bearer, login, make_user
 from tests.api.test_events import READ_TIMEOUT_S, firing_alert, next_event_of, read_frame
 from tests.loopback import loopback_only
 from tests.owasp_world import Side, World, world, world_settings
-from tests.ports import free_port
+from tests.ports import listening
 
 __all__ = ["world"]
 
@@ -124,11 +123,16 @@ def fill(path: str, side: Side, w: World) -> str:
     return _PARAM.sub(lambda m: path_value(path, m.group(1), side, w), path)
 
 
+def up_of(side: Side) -> str:
+    """A selector of the side's ``up`` series."""
+    return f'up{{instance="{side.address}"}}'
+
+
 def query_for(path: str, op: Mapping[str, Any], side: Side | None, w: World) -> dict[str, str]:
     """Query parameters: the side's id for a server filter, a selector of the side for PromQL routes; with
     no side, the whole fleet (no filter, every ``up`` series of the job)."""
     now = time.time()
-    selector = f'up{{job="{w.job}"}}' if side is None else f'up{{instance="{side.address}"}}'
+    selector = f'up{{job="{w.job}"}}' if side is None else up_of(side)
     by_path: dict[str, dict[str, str]] = {
         "/api/monitoring/performance": {"metric": "cpu"},
         "/api/v1/query": {"query": selector},
@@ -238,18 +242,18 @@ async def test_every_read_path_hides_the_ungranted_server(
 
 READ_POSTS: dict[str, Callable[[Side], dict[str, Any]]] = {
     "/api/monitoring/servers": lambda side: {"json": {"name": side.host}},
-    "/api/v1/query": lambda side: {"data": {"query": f'up{{instance="{side.address}"}}'}},
+    "/api/v1/query": lambda side: {"data": {"query": up_of(side)}},
     "/api/v1/query_range": lambda side: {
         "data": {
-            "query": f'up{{instance="{side.address}"}}',
+            "query": up_of(side),
             "start": str(time.time() - 600),
             "end": str(time.time()),
             "step": "60",
         }
     },
-    "/api/v1/query_exemplars": lambda side: {"data": {"query": f'up{{instance="{side.address}"}}'}},
-    "/api/v1/series": lambda side: {"data": {"match[]": f'up{{instance="{side.address}"}}'}},
-    "/api/v1/labels": lambda side: {"data": {"match[]": f'up{{instance="{side.address}"}}'}},
+    "/api/v1/query_exemplars": lambda side: {"data": {"query": up_of(side)}},
+    "/api/v1/series": lambda side: {"data": {"match[]": up_of(side)}},
+    "/api/v1/labels": lambda side: {"data": {"match[]": up_of(side)}},
     "/api/mcp/query": lambda side: {"json": {"query": f"what is the cpu of {side.name}?", "language": "en"}},
 }
 """Reads sent as POST (a filter body, a PromQL form, a question), with what asks about the side."""
@@ -327,7 +331,7 @@ async def test_the_event_stream_carries_only_granted_servers(world: World, calle
 def mcp_arguments(tool: str, side: Side) -> dict[str, Any]:
     """Arguments of one call of ``tool`` about ``side`` (a hand table of values; the tools come from
     the server's own list)."""
-    selector = f'up{{instance="{side.address}"}}'
+    selector = up_of(side)
     table: dict[str, dict[str, Any]] = {
         "query": {"query": selector},
         "query_range": {"query": selector, "step": "60s"},
@@ -698,14 +702,8 @@ async def guarded_port(pg_dsn: str, redis_url: str, tmp_path: Path) -> AsyncIter
         HEADER_TIMEOUT_S,
         IDLE_TIMEOUT_S,
     )
-    runner = guarded_runner(create_app(settings), settings.http)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
+    async with listening(guarded_runner(create_app(settings), settings.http)) as port:
         yield port
-    finally:
-        await runner.cleanup()
 
 
 async def _trickle(writer: asyncio.StreamWriter, data: bytes, pause_s: float) -> None:
