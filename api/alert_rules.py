@@ -1,10 +1,14 @@
 """``/api/alerts/rules``: the alert rules the engine evaluates (:mod:`collector.alerts.rules`).
 
-Viewers read the rules; only admins create, replace and delete them. The request body is the
-:class:`~collector.alerts.rules.Rule` model itself (as :class:`RuleBody`), so the document's schema is the
-one the engine validates against: durations as seconds or Prometheus strings (``5m``), annotation templates
-compiled and rendered once, a ``clear_threshold`` on the safe side of ``threshold``. A problem the rule finds
-with several fields together is reported under the first field its message names.
+Viewers read the rules; only admins create, replace and delete them. Per-server grants apply as they do to
+silences: a rule confined to some servers by its ``server_id`` matchers (a per-server threshold, for one) is
+shown to a non-admin only when one of those servers is granted to them; another's is a 404, as if absent.
+
+The request body is the :class:`~collector.alerts.rules.Rule` model itself (as :class:`RuleBody`), so the
+document's schema is the one the engine validates against: durations as seconds or Prometheus strings
+(``5m``), annotation templates compiled and rendered once, a ``clear_threshold`` on the safe side of
+``threshold``. A problem the rule finds with several fields together is reported under the first field its
+message names.
 
 ``source`` is the server's to set: a new rule is ``api``, a replaced rule keeps where it came from (a rule
 from the rules file is upserted from the file again at the next start). ``id`` may be given on creation;
@@ -15,6 +19,7 @@ reloads at once (:func:`~collector.alerts.config_listener.announce_config_change
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Final
 
 from aiohttp import web
@@ -22,11 +27,13 @@ from pydantic import BaseModel, ModelWrapValidatorHandler, ValidationError, mode
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from api.alerts import announce
+from api.auth.authz import allowed_servers
 from api.errors import ApiError
 from api.keys import STORES
 from api.openapi import ApiRoutes, body_of
 from collector.alerts import rule_store
 from collector.alerts.rules import Rule, RuleSource
+from collector.alerts.silences import confined_servers
 
 _RULE_ID: Final = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 _WORD: Final = re.compile(r"\w+")
@@ -107,6 +114,20 @@ def _conflict(exc: rule_store.RuleConflictError) -> ApiError:
     )
 
 
+async def visible_rules(request: web.Request, rules: Iterable[Rule]) -> list[Rule]:
+    """The rules the caller may see: every one for an admin; for others, those not confined to servers or
+    confined to at least one server granted to them."""
+    allowed = await allowed_servers(request)
+    if allowed is None:
+        return list(rules)
+    granted = {str(server_id) for server_id in allowed}
+    return [
+        rule
+        for rule in rules
+        if (confined := confined_servers(rule.matchers)) is None or not confined.isdisjoint(granted)
+    ]
+
+
 routes = ApiRoutes()
 
 
@@ -119,8 +140,9 @@ routes = ApiRoutes()
     name="alert_rules.list",
 )
 async def rules_list(request: web.Request) -> RuleList:
-    """Every rule: the built-in defaults, the rules file's and those written through the API."""
-    return RuleList(items=await rule_store.list_rules(request.app[STORES].pg))
+    """Every rule the caller may see: the built-in defaults, the rules file's and those written through the
+    API (a rule confined to servers none of which is granted to the caller is left out)."""
+    return RuleList(items=await visible_rules(request, await rule_store.list_rules(request.app[STORES].pg)))
 
 
 @routes.post(
@@ -154,10 +176,10 @@ async def rule_create(request: web.Request) -> Rule:
     name="alert_rules.get",
 )
 async def rule_get(request: web.Request) -> Rule:
-    """One rule."""
+    """One rule; 404 for a rule confined to servers none of which is granted to the caller."""
     rule_id = _rule_id(request)
     rule = await rule_store.get_rule(request.app[STORES].pg, rule_id)
-    if rule is None:
+    if rule is None or not await visible_rules(request, [rule]):
         raise ApiError(404, f"no such alert rule: {rule_id}")
     return rule
 

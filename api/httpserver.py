@@ -28,7 +28,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
-from collector.config.api_settings import TlsSettings
+from collector.config.api_settings import HttpSettings, TlsSettings
 from collector.config.configfile import ConfigError, ConfigProblem
 
 log = structlog.get_logger(__name__)
@@ -180,3 +180,10 @@ class GuardedAppRunner(web.AppRunner):
 
     async def _make_server(self) -> web.Server:
         return _GuardedServer(await super()._make_server(), self._header_timeout_s)
+
+
+def guarded_runner(app: web.Application, http: HttpSettings, **kwargs: Any) -> GuardedAppRunner:
+    """The runner the service serves ``app`` with: ``http``'s head deadline and idle timeout."""
+    return GuardedAppRunner(
+        app, keepalive_timeout=http.idle_timeout_s, header_timeout_s=http.header_timeout_s, **kwargs
+    )

@@ -307,13 +307,15 @@ async def _already_monitored(request: web.Request, address: str, server_id: UUID
     response=TestReport,
 )
 async def target_test(request: web.Request) -> TestReport:
-    """Scrape the address now (5 s, the registration limits, 2 tests at once) and report what was found."""
+    """Scrape the address now (5 s, the registration limits, 2 tests at once) and report what was found.
+
+    The address is checked as registration checks it, what its name resolves to now included (422), so a
+    name that points at a metadata or link-local address is refused with a reason, not reported as an
+    unreachable target; the connection itself is checked again when it is made."""
     body = body_of(request, TargetTest)
     settings = request.app[SETTINGS]
     policy = registration_policy(settings)
-    problem = address_problem(body.address, policy)
-    if problem is not None:
-        raise ApiError(422, problem, details=[{"field": "address", "problem": problem}])
+    await _check_address(request, body.address, policy)
     async with connection_test_slot(request):
         return await connection_test(
             body.scheme,

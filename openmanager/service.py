@@ -24,7 +24,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from api.app import create_app
 from api.bootstrap import FIRST_ADMIN, discard_stale_initial_password, ensure_first_admin
-from api.httpserver import GuardedAppRunner, ShutdownBudget, server_tls_context
+from api.httpserver import ShutdownBudget, guarded_runner, server_tls_context
 from api.keys import RECEIVER, REGISTRIES, SCHEDULER_STATE, SCRAPE_SERVICE, SHUTDOWN_BUDGET, STORES
 from api.outage import STORE_ERRORS
 from collector.alerts.engine import AlertEngine
@@ -336,13 +336,12 @@ async def serve(settings: Settings, *, with_collector: bool = True) -> None:
         load_rules_file(settings.alerts.rules_file)
     app = build_service(settings, with_collector=with_collector)
     budget = app[SHUTDOWN_BUDGET]
-    runner = GuardedAppRunner(
+    runner = guarded_runner(
         app,
+        settings.http,
         handle_signals=False,
         # Requests get half the bound to finish; the collector and the stores have the rest.
         shutdown_timeout=settings.shutdown_timeout_s / 2,
-        keepalive_timeout=settings.http.idle_timeout_s,
-        header_timeout_s=settings.http.header_timeout_s,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

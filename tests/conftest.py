@@ -179,22 +179,28 @@ def redis_url() -> Iterator[str]:
 SettingsFactory = Callable[..., Settings]
 
 
+def store_env(pg_dsn: str, redis_url: str, directory: Path) -> dict[str, str]:
+    """The environment of settings on these stores, with a data directory and an empty target file (made
+    when missing) under ``directory``."""
+    targets = directory / "targets.yaml"
+    if not targets.exists():
+        targets.write_text("scrape_configs: []\n")
+    return {
+        "OM_POSTGRES_DSN": pg_dsn,
+        "OM_REDIS_URL": redis_url,
+        "OM_DATA_DIR": str(directory / "data"),
+        "OM_TARGETS": str(targets),
+        "OM_LISTEN": "127.0.0.1:0",
+        "OM_SECRETS_KEY": base64.b64encode(TEST_SECRETS_KEY).decode(),
+    }
+
+
 @pytest.fixture
 def make_settings(tmp_path: Path, pg_dsn: str, redis_url: str) -> SettingsFactory:
     """Build settings on this run's stores; keyword arguments override environment variables by name."""
 
     def make(**env_overrides: str) -> Settings:
-        targets = tmp_path / "targets.yaml"
-        if not targets.exists():
-            targets.write_text("scrape_configs: []\n")
-        env = {
-            "OM_POSTGRES_DSN": pg_dsn,
-            "OM_REDIS_URL": redis_url,
-            "OM_DATA_DIR": str(tmp_path / "data"),
-            "OM_TARGETS": str(targets),
-            "OM_LISTEN": "127.0.0.1:0",
-            "OM_SECRETS_KEY": base64.b64encode(TEST_SECRETS_KEY).decode(),
-        }
+        env = store_env(pg_dsn, redis_url, tmp_path)
         env.update({f"OM_{name.upper()}": value for name, value in env_overrides.items()})
         return load_settings(None, env)
 

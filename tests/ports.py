@@ -1,9 +1,13 @@
-"""Loopback ports for tests that start real servers as processes."""
+"""Loopback ports for tests that start real servers, as processes or as aiohttp runners."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
+from collections.abc import AsyncIterator
+
+from aiohttp import web
 
 
 def free_port() -> int:
@@ -23,3 +27,15 @@ def wait_port(port: int, timeout_s: float = 20) -> None:
         except OSError:
             time.sleep(0.1)
     raise AssertionError(f"nothing listens on 127.0.0.1:{port}")
+
+
+@contextlib.asynccontextmanager
+async def listening(runner: web.BaseRunner) -> AsyncIterator[int]:
+    """``runner`` set up and listening on a free loopback port, which is yielded; cleaned up after."""
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield port
+    finally:
+        await runner.cleanup()

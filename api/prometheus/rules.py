@@ -10,7 +10,8 @@ evaluates rules at every scrape wave, not on a group interval, so ``interval`` i
 times are unknown (Go's zero time, as Prometheus shows for a rule not evaluated yet).
 
 Alerts are the active ones (pending or firing) from PostgreSQL; a viewer sees those of the servers granted
-to it. Values are written as Prometheus writes them (``9.5e+01``).
+to it, and the rules ``/api/alerts/rules`` shows it (none confined to other servers). Values are written
+as Prometheus writes them (``9.5e+01``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from aiohttp import web
 
+from api.alert_rules import visible_rules
 from api.auth.authz import allowed_servers
 from api.keys import SETTINGS, STORES
 from api.openapi import ApiRoutes
@@ -174,10 +176,11 @@ async def _active_alerts(request: web.Request) -> list[AlertRecord]:
     errors=READ_ERRORS,
 )
 async def rules(request: web.Request) -> web.Response:
-    """Every enabled alert rule as an alerting rule, grouped by origin, with the caller's active alerts."""
+    """Every enabled alert rule the caller may see (as on ``/api/alerts/rules``) as an alerting rule, grouped
+    by origin, with the caller's active alerts."""
     form = await read_form(request)
     with history_errors():
-        stored = await list_rules(request.app[STORES].pg)
+        stored = await visible_rules(request, await list_rules(request.app[STORES].pg))
     alerts = await _active_alerts(request)
     rules_file = request.app[SETTINGS].alerts.rules_file
     groups = rule_groups(stored, alerts, rules_file=str(rules_file or ""), form=form)

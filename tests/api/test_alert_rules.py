@@ -12,7 +12,7 @@ from redis.asyncio.client import PubSub
 from api.openapi import openapi_document
 from collector.alerts.rule_store import get_rule, seed_rules
 from collector.alerts.rules import Rule
-from tests.api.auth.conftest import Client, session
+from tests.api.auth.conftest import Client, make_server, session
 from tests.api.test_alerts import announcements, client, config_channel, pool
 from tests.api.test_monitoring import assert_error_shape
 
@@ -177,3 +177,29 @@ async def test_the_documented_body_is_the_rule_model(client: Client) -> None:
     assert body["additionalProperties"] is False
     assert document["paths"]["/api/alerts/rules/{id}"]["put"]["requestBody"] == operation["requestBody"]
     assert operation["x-minimum-role"] == "admin" and "201" in operation["responses"]
+
+
+async def test_a_non_admin_sees_only_rules_not_confined_to_other_servers(
+    client: Client, pool: asyncpg.Pool
+) -> None:
+    _, admin = await session(client, pool, "admin")
+    viewer, viewer_auth = await session(client, pool, "viewer")
+    mine, theirs = await make_server(pool), await make_server(pool)
+    await pool.execute("INSERT INTO server_grants (user_id, server_id) VALUES ($1, $2)", viewer.id, mine)
+    ids = {}
+    for server_id in (mine, theirs):
+        on_server = [{"name": "server_id", "op": "=", "value": str(server_id)}]
+        created = await client.post(
+            "/api/alerts/rules", json={**HIGH_CPU, "matchers": on_server}, headers=admin
+        )
+        assert created.status == 201, await created.text()
+        ids[server_id] = (await created.json())["id"]
+    listed = {
+        rule["id"]
+        for rule in (await (await client.get("/api/alerts/rules", headers=viewer_auth)).json())["items"]
+    }
+    assert ids[mine] in listed and ids[theirs] not in listed
+    assert (await client.get(f"/api/alerts/rules/{ids[mine]}", headers=viewer_auth)).status == 200
+    hidden = await client.get(f"/api/alerts/rules/{ids[theirs]}", headers=viewer_auth)
+    assert hidden.status == 404
+    assert (await client.get(f"/api/alerts/rules/{ids[theirs]}", headers=admin)).status == 200

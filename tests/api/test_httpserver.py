@@ -20,11 +20,12 @@ from api.httpserver import (
     SERVER_HEADER,
     GuardedAppRunner,
     ShutdownBudget,
+    guarded_runner,
     server_header,
     server_tls_context,
     strict_transport_security,
 )
-from collector.config.api_settings import TlsSettings
+from collector.config.api_settings import HttpSettings, TlsSettings
 from collector.config.configfile import ConfigError
 from tests.ports import free_port
 
@@ -41,7 +42,8 @@ async def port() -> AsyncIterator[int]:
     app = web.Application()
     app.router.add_route("*", "/echo", echo)
     app.on_response_prepare.append(server_header)
-    runner = GuardedAppRunner(app, keepalive_timeout=IDLE_TIMEOUT_S, header_timeout_s=HEADER_TIMEOUT_S)
+    http = HttpSettings(header_timeout_s=HEADER_TIMEOUT_S, idle_timeout_s=IDLE_TIMEOUT_S)
+    runner = guarded_runner(app, http)
     await runner.setup()
     listen_port = free_port()
     await web.TCPSite(runner, "127.0.0.1", listen_port).start()

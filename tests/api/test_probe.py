@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import socket
 import time
+from typing import Any
 
 import asyncpg
 import pytest
@@ -130,10 +132,23 @@ async def test_testing_an_html_page_describes_it_without_quoting_it(
 
 
 async def test_testing_a_name_that_resolves_to_a_metadata_address_is_refused_when_connecting(
-    client: Client, pool: asyncpg.Pool, resolver: FakeResolver, target: TestServer
+    client: Client,
+    pool: asyncpg.Pool,
+    resolver: FakeResolver,
+    target: TestServer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _, operator = await session(client, pool, "operator")
-    resolver.answers["exporter.test"] = ["169.254.169.254"]
+    # DNS rebinding: loopback when the address is checked, the metadata address when the test connects.
+    resolver.answers["exporter.test"] = ["127.0.0.1"]
+    resolve = resolver.resolve
+
+    async def rebinding(host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> Any:
+        if host in resolver.asked:
+            resolver.answers[host] = ["169.254.169.254"]
+        return await resolve(host, port, family)
+
+    monkeypatch.setattr(resolver, "resolve", rebinding)
     body = {"address": f"exporter.test:{target.port}"}
     report = await (await client.post("/api/servers/test", json=body, headers=operator)).json()
     assert (report["reachable"], report["error_reason"]) == (False, "refused")

@@ -194,6 +194,18 @@ async def test_testing_a_metadata_address_is_refused(client: Client, pool: async
     assert response.status == 422
 
 
+async def test_testing_a_name_that_resolves_to_a_metadata_address_is_422(
+    client: Client, pool: asyncpg.Pool, resolver: FakeResolver
+) -> None:
+    _, operator = await session(client, pool, "operator")
+    resolver.answers["rebound.test"] = ["127.0.0.1", "169.254.169.254"]
+    response = await client.post("/api/servers/test", json={"address": "rebound.test:80"}, headers=operator)
+    assert response.status == 422
+    document = await response.json()
+    assert document["error"]["details"][0]["field"] == "address"
+    assert "rebound.test resolves to" in document["error"]["message"]
+
+
 async def test_testing_a_registered_server(client: Client, pool: asyncpg.Pool, target: TestServer) -> None:
     _, viewer = await session(client, pool, "viewer")
     _, operator = await session(client, pool, "operator")

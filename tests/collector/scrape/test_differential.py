@@ -21,7 +21,7 @@ from aiohttp import web
 from collector.scrape.parser import ParseError, parse_format
 from tests.collector.scrape.openmetrics_cases import SuiteCase, suite_cases
 from tests.polling import eventually
-from tests.ports import free_port
+from tests.ports import free_port, listening
 
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
@@ -40,14 +40,8 @@ async def serving(cases: list[SuiteCase]) -> AsyncIterator[int]:
 
     app = web.Application()
     app.router.add_get("/case/{name}", page)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
+    async with listening(web.AppRunner(app)) as port:
         yield port
-    finally:
-        await runner.cleanup()
 
 
 async def prometheus_verdicts(tmp_path: Path, cases: list[SuiteCase], port: int) -> dict[str, bool]:
