@@ -242,7 +242,6 @@ class Alerting:
             rules_file=settings.alerts.rules_file,
         )
         self.running = False
-        self._notifier_started = False
         self._starting: asyncio.Task[None] | None = None
 
     def _is_muted(self, alert: Alert, now: float) -> bool:
@@ -260,8 +259,13 @@ class Alerting:
 
     async def _start(self) -> None:
         await self.notifier.start()
-        self._notifier_started = True
-        await self.engine.start()
+        try:
+            await self.engine.start()
+        except BaseException:
+            # The notifier's ticker is running: a failed or cancelled engine start stops it, else a retry
+            # starts a second ticker and a close (which sees no running engine) leaves the first behind.
+            await self.notifier.close(0)
+            raise
         self.running = True
 
     async def _start_when_ready(self) -> None:
@@ -274,6 +278,10 @@ class Alerting:
                     "alerting not started: postgres unavailable", error=str(exc) or type(exc).__name__
                 )
                 await asyncio.sleep(RETRY_START_S)
+            except Exception as exc:
+                # An invalid rules file: said now, not only when close raises it at shutdown.
+                log.error("alerting not started", error=str(exc) or type(exc).__name__)
+                raise
             else:
                 log.info("alerting started")
                 return
@@ -300,7 +308,6 @@ class Alerting:
                 await self._starting
         if self.running:
             await self.engine.close(budget.remaining_s())
-        if self._notifier_started:
             await self.notifier.close(budget.remaining_s())
 
 
