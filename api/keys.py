@@ -32,6 +32,8 @@ SHUTDOWN_BUDGET: web.AppKey[ShutdownBudget] = web.AppKey("shutdown_budget")
 """The one time bound of the service's shutdown, started when it begins (see :mod:`api.httpserver`)."""
 STORES = web.AppKey("stores", Stores)
 VERSION = web.AppKey("version", str)
+ROLE = web.AppKey("role", str)
+"""What this process runs, reported by ``/api/health``: ``run``, ``api`` or ``collector``."""
 SchedulerState = Callable[[], dict[str, object]]
 SCHEDULER_STATE: web.AppKey[SchedulerState] = web.AppKey("scheduler_state")
 """Reports the scheduler's state; ``{"status": "absent"}`` when the API runs without a collector."""

@@ -1,4 +1,4 @@
-"""``openmanager run`` as a real process: comes up, reloads on SIGHUP, stops cleanly, races safely."""
+"""``openmanager run`` and ``collector`` as processes: up, reload on SIGHUP, stop cleanly, race safely."""
 
 from __future__ import annotations
 
@@ -12,16 +12,27 @@ import stat
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import asyncpg
 import psutil
 import pytest
+import redis.asyncio as aioredis
 
+from collector.cluster.membership import read_members
 from collector.config.settings import Settings
 from collector.storage.migrate import available_migrations
 from openmanager.service import serve
-from tests.openmanager.running import TARGETS, Service, admin_token, health, request, wait_healthy
+from tests.openmanager.running import (
+    TARGETS,
+    Service,
+    admin_token,
+    health,
+    request,
+    viewer_api_token,
+    wait_healthy,
+)
 from tests.ports import free_port
 
 
@@ -140,6 +151,73 @@ def test_a_server_registered_through_the_api_is_scraped(
             break
         assert time.monotonic() < deadline, f"registered server not scraped: {listing}"
         time.sleep(0.5)
+
+
+async def _history_rows(pg_dsn: str) -> int:
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        count: int = await conn.fetchval("SELECT count(*) FROM history_raw")
+        return count
+    finally:
+        await conn.close()
+
+
+async def _members(redis_url: str) -> list[dict[str, object]]:
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        return await read_members(client)
+    finally:
+        await client.aclose()
+
+
+def test_the_collector_role_scrapes_into_history_serves_only_health_and_metrics_and_stops_cleanly(
+    tmp_path: Path, fresh_pg_dsn: str, redis_url: str, service_factory: list[Service], exporter: str
+) -> None:
+    targets = "global: {scrape_interval: 1s, scrape_timeout: 1s}\n" + TARGETS.replace(
+        "127.0.0.1:9110", exporter
+    )
+    service = Service(tmp_path, fresh_pg_dsn, redis_url, targets=targets, command="collector")
+    service_factory.append(service)
+    wait_healthy(service.proc, service.port)
+    deadline = time.monotonic() + 30
+    while asyncio.run(_history_rows(fresh_pg_dsn)) == 0:
+        assert time.monotonic() < deadline, "the collector wrote no history"
+        time.sleep(0.5)
+
+    for path in ("/api/servers", "/api/monitoring/servers", "/api/openapi.json", "/"):
+        status, body = request(service.port, "GET", path)
+        assert status == 404 and isinstance(body, dict), (path, status, body)
+        assert body["error"]["code"] == "not_found"
+    with urllib.request.urlopen(f"http://127.0.0.1:{service.port}/metrics", timeout=5) as response:
+        page = response.read().decode()
+    assert 'openmanager_scrapes_total{job="node",outcome="success"}' in page
+    assert "process_resident_memory_bytes" in page
+
+    token = viewer_api_token(fresh_pg_dsn)
+    body = wait_healthy(service.proc, service.port, token=token)
+    assert body["role"] == "collector"
+    components = body["components"]
+    assert isinstance(components, dict)
+    assert components["scheduler"]["status"] == "ok"
+    assert components["scheduler"]["cluster"]["role"] == "collector"
+    members = asyncio.run(_members(redis_url))
+    assert [(m["member"], m["role"]) for m in members] == [
+        (f"{socket.gethostname()}:{service.port}", "collector")
+    ]
+
+    code, out, err = service.stop()
+    assert code == 0, err
+    assert (
+        f"OpenManager is up: the collector (health and metrics only) at http://127.0.0.1:{service.port}/"
+        in out
+    )
+    assert "Created the first administrator" not in out, "only a process serving the login makes it"
+    assert asyncio.run(_members(redis_url)) == [], "a collector that stops cleanly leaves the cluster at once"
+    events = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert [e["event"] for e in events if e["event"] in ("shutting down", "stopped")] == [
+        "shutting down",
+        "stopped",
+    ]
 
 
 def test_run_on_the_embedded_default_prints_a_line_per_event_not_per_job(tmp_path: Path) -> None:
