@@ -178,7 +178,8 @@ class ClusterSettings(_Section):
     targets rendezvous hashing gives it among the live members."""
 
     member_id: str | None = Field(default=None, min_length=1, max_length=200)
-    """This collector's name in the cluster; unset = ``<hostname>:<listen port>``, stable across restarts."""
+    """This collector's name in the cluster; unset = ``<hostname>:<port>``, the port of ``listen`` (of
+    ``collector_listen`` for ``openmanager collector``), stable across restarts."""
     heartbeat_interval_s: float = Field(default=1.0, gt=0, le=60)
     member_ttl_s: float | None = Field(default=None, gt=0, le=600)
     """A member silent this long is gone; unset = two heartbeat intervals."""
