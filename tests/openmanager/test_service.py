@@ -23,7 +23,7 @@ import redis.asyncio as aioredis
 from collector.cluster.membership import read_members
 from collector.config.settings import Settings
 from collector.storage.migrate import available_migrations
-from openmanager.service import serve
+from openmanager.service import Role, serve
 from tests.openmanager.running import (
     TARGETS,
     Service,
@@ -271,12 +271,13 @@ def _break_spool(data_dir: Path) -> None:
     (data_dir / "spool" / "history").write_text("a file where the spool directory goes")
 
 
+@pytest.mark.parametrize("role", ["run", "collector"])
 @pytest.mark.parametrize(
     "stage",
     ["history spool", "target file", "listening port", "tls certificate"],
 )
 async def test_a_start_that_fails_at_any_stage_leaves_no_task_socket_or_process(
-    tmp_path: Path, fresh_pg_dsn: str, redis_url: str, stage: str
+    tmp_path: Path, fresh_pg_dsn: str, redis_url: str, stage: str, role: Role
 ) -> None:
     data_dir = tmp_path / "data"
     targets = tmp_path / "targets.yaml"
@@ -293,6 +294,7 @@ async def test_a_start_that_fails_at_any_stage_leaves_no_task_socket_or_process(
     settings = Settings.model_validate(
         {
             "listen": f"127.0.0.1:{port}",
+            "collector_listen": f"127.0.0.1:{port}",
             "data_dir": data_dir,
             "targets": targets,
             "postgres": {"dsn": fresh_pg_dsn},
@@ -305,7 +307,7 @@ async def test_a_start_that_fails_at_any_stage_leaves_no_task_socket_or_process(
     before = _leftovers()
     try:
         with pytest.raises(Exception):  # noqa: B017 - each stage fails its own way
-            await serve(settings)
+            await serve(settings, role=role)
     finally:
         occupied.close()
     await asyncio.sleep(0)
