@@ -173,3 +173,17 @@ def viewer_api_token(pg_dsn: str) -> str:
             await pool.close()
 
     return asyncio.run(make())
+
+
+def count(pg_dsn: str, query: str) -> int:
+    """The one number ``query`` (a ``SELECT count(*) …``) answers in the service's database."""
+
+    async def fetch() -> int:
+        conn = await asyncpg.connect(pg_dsn)
+        try:
+            answer: int = await conn.fetchval(query)
+            return answer
+        finally:
+            await conn.close()
+
+    return asyncio.run(fetch())

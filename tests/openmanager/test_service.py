@@ -15,7 +15,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-import asyncpg
 import psutil
 import pytest
 import redis.asyncio as aioredis
@@ -28,6 +27,7 @@ from tests.openmanager.running import (
     TARGETS,
     Service,
     admin_token,
+    count,
     health,
     request,
     viewer_api_token,
@@ -113,16 +113,7 @@ def test_two_collectors_on_one_empty_database_both_come_up_and_migrate_once(
     service_factory.extend([first, second])
     wait_healthy(first.proc, first.port)
     wait_healthy(second.proc, second.port)
-
-    async def migrations_recorded() -> int:
-        conn = await asyncpg.connect(fresh_pg_dsn)
-        try:
-            count: int = await conn.fetchval("SELECT count(*) FROM schema_migrations")
-            return count
-        finally:
-            await conn.close()
-
-    assert asyncio.run(migrations_recorded()) == len(available_migrations())
+    assert count(fresh_pg_dsn, "SELECT count(*) FROM schema_migrations") == len(available_migrations())
     outputs = [first.stop(), second.stop()]
     assert [code for code, _, _ in outputs] == [0, 0]
     assert sum("Log in as 'admin'" in out for _, out, _ in outputs) == 1
@@ -153,15 +144,6 @@ def test_a_server_registered_through_the_api_is_scraped(
         time.sleep(0.5)
 
 
-async def _history_rows(pg_dsn: str) -> int:
-    conn = await asyncpg.connect(pg_dsn)
-    try:
-        count: int = await conn.fetchval("SELECT count(*) FROM history_raw")
-        return count
-    finally:
-        await conn.close()
-
-
 async def _members(redis_url: str) -> list[dict[str, object]]:
     client = aioredis.Redis.from_url(redis_url)
     try:
@@ -180,7 +162,7 @@ def test_the_collector_role_scrapes_into_history_serves_only_health_and_metrics_
     service_factory.append(service)
     wait_healthy(service.proc, service.port)
     deadline = time.monotonic() + 30
-    while asyncio.run(_history_rows(fresh_pg_dsn)) == 0:
+    while count(fresh_pg_dsn, "SELECT count(*) FROM history_raw") == 0:
         assert time.monotonic() < deadline, "the collector wrote no history"
         time.sleep(0.5)
 
