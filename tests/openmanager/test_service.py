@@ -202,6 +202,38 @@ def test_the_collector_role_scrapes_into_history_serves_only_health_and_metrics_
     ]
 
 
+def test_an_api_process_shows_what_a_collector_process_scrapes(
+    tmp_path: Path, fresh_pg_dsn: str, redis_url: str, service_factory: list[Service], exporter: str
+) -> None:
+    """The roles apart: the collector scrapes and writes, the API serves what it wrote and sees it as a
+    member of the cluster."""
+    targets = "global: {scrape_interval: 1s, scrape_timeout: 1s}\n" + TARGETS.replace(
+        "127.0.0.1:9110", exporter
+    )
+    collector = Service(tmp_path, fresh_pg_dsn, redis_url, "collector", targets=targets, command="collector")
+    api = Service(tmp_path, fresh_pg_dsn, redis_url, "api", command="api")
+    service_factory.extend([collector, api])
+    wait_healthy(collector.proc, collector.port)
+    wait_healthy(api.proc, api.port)
+    token = admin_token(api.port, fresh_pg_dsn)
+    deadline = time.monotonic() + 30
+    while True:
+        status, listing = request(api.port, "GET", "/api/monitoring/servers", token=token)
+        assert status == 200 and isinstance(listing, dict), listing
+        if [s for s in listing["servers"] if s["status"] == "up"]:
+            break
+        assert time.monotonic() < deadline, f"the API shows nothing the collector scraped: {listing}"
+        time.sleep(0.5)
+    body = wait_healthy(api.proc, api.port, token=token)
+    assert body["role"] == "api"
+    assert body["components"]["scheduler"] == {"status": "absent"}  # type: ignore[index]
+    cluster = body["cluster"]
+    assert isinstance(cluster, dict)
+    assert [m["role"] for m in cluster["members"]] == ["collector"]
+    outputs = [collector.stop(), api.stop()]
+    assert [code for code, _, _ in outputs] == [0, 0], outputs
+
+
 def test_run_on_the_embedded_default_prints_a_line_per_event_not_per_job(tmp_path: Path) -> None:
     """At the default level: start, stores ready, targets loaded, targets down, shutdown; no line per
     scheduler job run, no pgserver command dumps, no Python warnings."""
