@@ -224,6 +224,14 @@ def test_an_api_process_shows_what_a_collector_process_scrapes(
             break
         assert time.monotonic() < deadline, f"the API shows nothing the collector scraped: {listing}"
         time.sleep(0.5)
+    events = urllib.request.Request(
+        f"http://127.0.0.1:{api.port}/api/events", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(events, timeout=10) as stream:
+        for line in stream:  # the collector's scrapes reach the API's stream through Redis
+            if line.startswith(b"event: scrape"):
+                break
+            assert time.monotonic() < deadline + 30, "no scrape event on the API's stream"
     body = wait_healthy(api.proc, api.port, token=token)
     assert body["role"] == "api"
     assert body["components"]["scheduler"] == {"status": "absent"}  # type: ignore[index]
