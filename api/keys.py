@@ -67,8 +67,8 @@ OPERATIONS: web.AppKey[list[Operation]] = web.AppKey("openapi.operations")
 OPENAPI_DOCUMENT: web.AppKey[dict[str, Any]] = web.AppKey("openapi.document")
 """The OpenAPI document, made once when the application starts."""
 SCRAPE_SERVICE: web.AppKey[ScrapeService] = web.AppKey("scrape_service")
-"""The scrape service, when it runs in this process (``openmanager run``): SIGHUP reloads its target file."""
+"""The scrape service when this process runs one (``run``, ``collector``): SIGHUP reloads its target file."""
 RECEIVER: web.AppKey[RemoteWriteReceiver] = web.AppKey("remote_write_receiver")
-"""The remote-write receiver of ``openmanager run`` (absent under ``openmanager api``)."""
+"""The remote-write receiver of ``openmanager run`` (not of ``collector``; ``api`` answers pushes 503)."""
 ACTIONS_CLIENT: web.AppKey[ActionsClient] = web.AppKey("actions.client")
 """The client of the exporters' actions listeners (:mod:`api.actions` opens it)."""
