@@ -28,8 +28,8 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
+from collector.config.api_settings import TlsSettings
 from collector.config.configfile import ConfigError, ConfigProblem
-from collector.config.settings import TlsSettings
 
 log = structlog.get_logger(__name__)
 

@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 
 from api.errors import ApiError
 from api.keys import CONNECTION_TESTS
-from collector.config.settings import RegistrationSettings
+from collector.config.api_settings import RegistrationSettings
 from collector.netpolicy import BASE_POLICY, NetworkPolicy, guarded_connector
 from collector.scrape.families import family_of
 from collector.scrape.fetch import FetchError, FetchSpec, fetch

@@ -39,7 +39,7 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from api.auth.principal import principal_of
 from api.client_address import address_bucket, client_address
 from api.errors import ApiError
-from collector.config.settings import RateLimitSettings
+from collector.config.api_settings import RateLimitSettings
 
 EXEMPT_PATHS = frozenset({"/api/health", "/metrics", "/api/v1/write"})
 """Paths never limited: health probes, Prometheus scrapes and remote-write pushes."""

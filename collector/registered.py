@@ -26,8 +26,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+from collector.config.api_settings import RegistrationSettings
 from collector.config.scrape_job import ScrapeJob, StaticConfig
-from collector.config.settings import RegistrationSettings
 from collector.config.targets import GlobalConfig, TargetsConfig
 from collector.config.units import format_duration
 from collector.discovery import (

@@ -26,8 +26,8 @@ from aiohttp.abc import AbstractResolver
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from collector.config.api_settings import RegistrationSettings
 from collector.config.configfile import ConfigError
-from collector.config.settings import RegistrationSettings
 from collector.config.targets import TargetsConfig, load_targets, summary
 from collector.netpolicy import NetworkPolicy
 from collector.queue import ResultQueue

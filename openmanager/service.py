@@ -36,6 +36,7 @@ from collector.alerts.model import Alert
 from collector.alerts.notify.delivery import Sender, new_http_session
 from collector.alerts.notify.metrics import NotifyMetrics
 from collector.alerts.notify.notifier import Notifier
+from collector.alerts.rulefile import load_rules_file
 from collector.cluster.member import ClusterMember
 from collector.cluster.waves import WaveRelay
 from collector.config.settings import Settings
@@ -270,6 +271,7 @@ class Alerting:
         )
         self.running = False
         self._starting: asyncio.Task[None] | None = None
+        self._failure: str | None = None
 
     def _is_muted(self, alert: Alert, now: float) -> bool:
         # A method, not the engine's: the engine is made after the notifier that asks it.
@@ -305,10 +307,10 @@ class Alerting:
                     "alerting not started: postgres unavailable", error=str(exc) or type(exc).__name__
                 )
                 await asyncio.sleep(RETRY_START_S)
-            except Exception as exc:
-                # An invalid rules file: said now, not only when close raises it at shutdown.
-                log.error("alerting not started", error=str(exc) or type(exc).__name__)
-                raise
+            except Exception as exc:  # a rules file broken since start: alerting stays off, and says why
+                self._failure = str(exc) or type(exc).__name__
+                log.error("alerting not started", error=self._failure)
+                return
             else:
                 log.info("alerting started")
                 return
@@ -324,6 +326,8 @@ class Alerting:
             return self.engine.health()
         if self._starting is None:
             return {"status": "standby", "runs_on": "the holder of the singletons lease"}
+        if self._failure is not None:
+            return {"status": "error", "error": self._failure}
         return {"status": "waiting", "waiting_for": "postgres"}
 
     async def close(self, timeout_s: float) -> None:
@@ -362,6 +366,10 @@ async def serve(settings: Settings, *, role: Role = "run") -> None:
     included, takes ``shutdown_timeout_s`` at most.
     """
     tls = server_tls_context(settings.tls, settings.source) if settings.tls.enabled else None
+    if role != "api" and settings.alerts.rules_file is not None:
+        # Read now so that a broken rules file stops the start with its problems, on every member, rather
+        # than leave alerting off on whichever member takes the lease later.
+        load_rules_file(settings.alerts.rules_file)
     app = build_service(settings, role=role)
     host, port = listen_address(settings, role)
     budget = app[SHUTDOWN_BUDGET]

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from api.auth.principal import PrincipalKind
 from api.openapi import QueryModel
-from collector.config.settings import MAX_API_TOKEN_TTL_DAYS
+from collector.config.api_settings import MAX_API_TOKEN_TTL_DAYS
 from collector.storage.users import Role
 
 _PRINTABLE = r"^[^\x00-\x1f\x7f]*$"

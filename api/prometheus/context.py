@@ -12,7 +12,7 @@ from redis.exceptions import RedisError
 
 from api.auth.authz import allowed_servers
 from api.keys import SETTINGS, STORES
-from collector.config.settings import QuerySettings
+from collector.config.api_settings import QuerySettings
 from collector.promql import Engine, EngineSettings
 from collector.promql.errors import UnavailableError
 from collector.promql.history_source import UNAVAILABLE_ERRORS, StorageSource

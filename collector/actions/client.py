@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from collector.actions.answers import ActionList, BadAnswerError, RunResult, parse_list, parse_run
 from collector.actions.envelope import Envelope, sign
 from collector.config.actions_settings import ActionsSettings
-from collector.config.settings import RegistrationSettings
+from collector.config.api_settings import RegistrationSettings
 from collector.hostport import split_host_port
 from collector.netpolicy import NetworkPolicy, guarded_connector, refused_by_policy
 

@@ -16,6 +16,8 @@ log = structlog.get_logger(__name__)
 SINGLETON_LEASE = "singletons"
 """The lease of what runs once in the cluster: history maintenance and the alert engine."""
 SINGLETON_LEASE_TTL_S = 15.0
+SINGLETON_DUTIES = ("alert_engine", "maintenance")
+"""What the holder of :data:`SINGLETON_LEASE` runs."""
 
 
 class ClusterMember:
@@ -28,15 +30,16 @@ class ClusterMember:
         settings: ClusterSettings,
         *,
         listen_port: int,
-        role: str,
+        role: str = "run",
     ) -> None:
-        """``role`` is the command this process runs (``run`` or ``collector``), told to the other members."""
+        """``role`` is the command this process runs (``run``, the default, or ``collector``), told to the
+        other members."""
         self.member = settings.member_id or default_member_id(listen_port)
         self.role = role
         self.replicas = settings.replication_factor
         self.ownership = Ownership(self.member, frozenset(), self.replicas)
         self._collector = collector
-        self.lease = Lease(redis, SINGLETON_LEASE, ttl_s=SINGLETON_LEASE_TTL_S)
+        self.lease = Lease(redis, SINGLETON_LEASE, ttl_s=SINGLETON_LEASE_TTL_S, holder=self.member)
         self.membership = Membership(
             redis,
             self.member,
@@ -64,6 +67,7 @@ class ClusterMember:
             "wanted": self._collector.wanted(),
             "leader": self.lease.fence is not None,
             "members": len(self.ownership.members),
+            "replication_factor": self.replicas,
         }
 
     async def start(self) -> None:

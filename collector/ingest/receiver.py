@@ -32,7 +32,7 @@ import numpy as np
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from collector.config.settings import RemoteWriteSettings
+from collector.config.api_settings import RemoteWriteSettings
 from collector.ingest.assembler import Assembler, AssemblerOptions
 from collector.ingest.series import INVALID, SampleRejectedError, SeriesTable
 from collector.ingest.targets import RegisteredAddress

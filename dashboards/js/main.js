@@ -15,6 +15,7 @@ const NAV = [
   ["/servers", "nav.servers", "viewer"],
   ["/alerts", "nav.alerts", "viewer"],
   ["/system", "nav.system", "viewer"],
+  ["/cluster", "nav.cluster", "viewer"],
   ["/users", "nav.users", "admin"],
 ];
 
@@ -101,6 +102,7 @@ route("/alerts", () => import("./pages/alerts.js"));
 route("/alerts/silences", () => import("./pages/silences.js"), { nav: "/alerts" });
 route("/alerts/rules", () => import("./pages/rules.js"), { nav: "/alerts" });
 route("/system", () => import("./pages/system.js"));
+route("/cluster", () => import("./pages/cluster.js"));
 route("/users", () => import("./pages/users.js"), { role: "admin" });
 route("/login", async () => {
   const page = await import("./pages/login.js");

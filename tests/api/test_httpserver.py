@@ -24,8 +24,8 @@ from api.httpserver import (
     server_tls_context,
     strict_transport_security,
 )
+from collector.config.api_settings import TlsSettings
 from collector.config.configfile import ConfigError
-from collector.config.settings import TlsSettings
 from tests.ports import free_port
 
 HEADER_TIMEOUT_S = 0.5

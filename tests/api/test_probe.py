@@ -17,7 +17,8 @@ from aiohttp.test_utils import TestServer
 import api.probe
 from api.keys import CONNECTION_TESTS, STORES
 from api.probe import MAX_CONCURRENT_TESTS, exporter_kind
-from collector.config.settings import RegistrationSettings, Settings
+from collector.config.api_settings import RegistrationSettings
+from collector.config.settings import Settings
 from tests.api import servers_support
 from tests.api.auth.conftest import Client, session
 from tests.api.servers_support import address_of, free_port, open_client

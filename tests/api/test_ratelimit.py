@@ -25,7 +25,7 @@ from api.auth.keys import PREFIX
 from api.errors import error_middleware
 from api.keys import SETTINGS, STORES
 from api.ratelimit import rate_limit_middleware, window_s
-from collector.config.settings import RateLimitSettings
+from collector.config.api_settings import RateLimitSettings
 from tests.api.auth.conftest import Client, FakeClock, bearer, login, make_user
 from tests.conftest import SettingsFactory
 

@@ -17,7 +17,8 @@ from aiohttp.test_utils import TestServer
 from redis.asyncio.client import PubSub
 
 from api.keys import STORES
-from collector.config.settings import RegistrationSettings, Settings
+from collector.config.api_settings import RegistrationSettings
+from collector.config.settings import Settings
 from collector.result import server_id_for
 from collector.runtime import ScrapeService, ScrapeServiceOptions
 from collector.storage import keys

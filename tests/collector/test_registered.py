@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from collector.config.settings import RegistrationSettings
+from collector.config.api_settings import RegistrationSettings
 from collector.config.targets import TargetsConfig, parse_targets
 from collector.discovery import Target, build_targets, discover
 from collector.netpolicy import BASE_POLICY

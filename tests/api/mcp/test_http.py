@@ -15,7 +15,8 @@ from mcp.client.streamable_http import streamable_http_client
 
 from api.mcp.http import host_allowed, origin_allowed
 from api.mcp.server import TOOLS
-from collector.config.settings import McpSettings, Settings
+from collector.config.api_settings import McpSettings
+from collector.config.settings import Settings
 from tests.api.auth.conftest import Client, session
 from tests.api.mcp.conftest import HOSTILE, Fleet, McpToken, make_token
 

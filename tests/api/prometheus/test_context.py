@@ -7,7 +7,7 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from api.prometheus.context import engine_settings, history_errors, live_errors
-from collector.config.settings import QuerySettings
+from collector.config.api_settings import QuerySettings
 from collector.promql.errors import UnavailableError
 
 

@@ -13,7 +13,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from api.app import create_app
 from api.auth.apitokens import create_api_token
 from api.keys import PRINCIPAL_CACHE, STORES
-from collector.config.settings import QuerySettings, Settings
+from collector.config.api_settings import QuerySettings
+from collector.config.settings import Settings
 from tests.api.auth.conftest import Client, make_user, session
 from tests.api.prometheus.conftest import STEP_MS, T0_MS, Fleet
 

@@ -7,7 +7,8 @@ from api.keys import OPERATIONS
 from api.prometheus.context import ENGINE
 from api.prometheus.models import PrometheusError
 from api.prometheus.paths import is_prometheus_path
-from collector.config.settings import QuerySettings, Settings
+from collector.config.api_settings import QuerySettings
+from collector.config.settings import Settings
 
 
 def test_one_engine_with_the_configured_limits(settings: Settings) -> None:

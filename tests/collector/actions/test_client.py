@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from collector.actions.client import ActionsClient, ExporterRefusal, ExporterUnavailable, Requester, host_of
 from collector.config.actions_settings import ActionsSettings
-from collector.config.settings import RegistrationSettings
+from collector.config.api_settings import RegistrationSettings
 from tests.collector.actions.conftest import Listener
 from tests.ports import free_port
 

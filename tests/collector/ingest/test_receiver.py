@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import pytest
 from prometheus_client import CollectorRegistry
 
-from collector.config.settings import RemoteWriteSettings
+from collector.config.api_settings import RemoteWriteSettings
 from collector.ingest.assembler import AssemblerOptions
 from collector.ingest.receiver import IngestBusyError, ReceiverOptions, RemoteWriteReceiver, receiver_options
 from collector.ingest.series import SampleRejectedError
