@@ -245,7 +245,9 @@ def test_an_api_process_shows_what_a_collector_process_scrapes(
     assert [code for code, _, _ in outputs] == [0, 0], outputs
 
 
-def test_run_on_the_embedded_default_prints_a_line_per_event_not_per_job(tmp_path: Path) -> None:
+def test_run_on_the_embedded_default_prints_a_line_per_event_not_per_job(
+    tmp_path: Path, pg_data_dir: Path
+) -> None:
     """At the default level: start, stores ready, targets loaded, targets down, shutdown; no line per
     scheduler job run, no pgserver command dumps, no Python warnings."""
     targets = tmp_path / "targets.yaml"
@@ -258,7 +260,7 @@ def test_run_on_the_embedded_default_prints_a_line_per_event_not_per_job(tmp_pat
         env={
             **env,
             "OM_LISTEN": f"127.0.0.1:{port}",
-            "OM_DATA_DIR": str(tmp_path / "data"),
+            "OM_DATA_DIR": str(pg_data_dir),
             "OM_TARGETS": str(targets),
             "OM_LOG_FORMAT": "json",
         },
@@ -375,11 +377,11 @@ async def test_alerting_whose_engine_fails_to_start_says_why_and_closes_its_noti
     assert _leftovers()[0] == before
 
 
-def test_a_failed_start_on_the_embedded_stores_stops_them(tmp_path: Path) -> None:
+def test_a_failed_start_on_the_embedded_stores_stops_them(tmp_path: Path, pg_data_dir: Path) -> None:
     """The embedded PostgreSQL and Redis are child processes: a start that fails after them stops them."""
     targets = tmp_path / "targets.yaml"
     targets.write_text("scrape_configs: [oops\n")
-    data_dir = tmp_path / "data"
+    data_dir = pg_data_dir
     env = {k: v for k, v in os.environ.items() if not k.startswith("OM_")}
     proc = subprocess.run(
         [sys.executable, "-m", "openmanager", "run"],
