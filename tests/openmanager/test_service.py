@@ -241,6 +241,9 @@ def test_an_api_process_shows_what_a_collector_process_scrapes(
     cluster = body["cluster"]
     assert isinstance(cluster, dict)
     assert [m["role"] for m in cluster["members"]] == ["collector"]
+    status, overview = request(api.port, "GET", "/api/cluster", token=token)
+    assert status == 200 and isinstance(overview, dict), overview
+    assert [(m["command"], m["role"]) for m in overview["members"]] == [("collector", "leader")]
     outputs = [collector.stop(), api.stop()]
     assert [code for code, _, _ in outputs] == [0, 0], outputs
 
