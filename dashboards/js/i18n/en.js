@@ -157,6 +157,7 @@ export default {
   "cluster.role": "Role",
   "cluster.role.leader": "Leader",
   "cluster.role.member": "Member",
+  "cluster.command": "Runs",
   "cluster.started": "Started",
   "cluster.heartbeat": "Last heartbeat",
   "cluster.ttl": "TTL",
