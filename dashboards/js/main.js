@@ -14,6 +14,7 @@ const NAV = [
   ["/", "nav.overview", "viewer"],
   ["/servers", "nav.servers", "viewer"],
   ["/alerts", "nav.alerts", "viewer"],
+  ["/chat", "nav.chat", "viewer"],
   ["/system", "nav.system", "viewer"],
   ["/cluster", "nav.cluster", "viewer"],
   ["/users", "nav.users", "admin"],
@@ -101,6 +102,7 @@ route("/servers", () => import("./pages/servers.js"));
 route("/alerts", () => import("./pages/alerts.js"));
 route("/alerts/silences", () => import("./pages/silences.js"), { nav: "/alerts" });
 route("/alerts/rules", () => import("./pages/rules.js"), { nav: "/alerts" });
+route("/chat", () => import("./pages/chat.js"));
 route("/system", () => import("./pages/system.js"));
 route("/cluster", () => import("./pages/cluster.js"));
 route("/users", () => import("./pages/users.js"), { role: "admin" });
