@@ -2,7 +2,8 @@
 
 ``create_app`` builds the API: every long-lived resource is opened in ``app.cleanup_ctx`` (stores first) and
 stored under a typed key from :mod:`api.keys`. ``openmanager run`` adds the collector's own context after the
-stores; ``openmanager api`` serves the same application alone against the same stores.
+stores; ``openmanager api`` serves the same application alone against the same stores. ``create_probe_app``
+is the same application with ``/api/health`` and ``/metrics`` only: ``openmanager collector``'s listener.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from api import (
     actions,
@@ -40,7 +42,16 @@ from api.auth.middleware import auth_middleware
 from api.errors import error_middleware
 from api.health import routes as health_routes
 from api.httpserver import server_header, strict_transport_security
-from api.keys import AUTH_FAILURES, CONNECTION_TESTS, REGISTRIES, SCHEDULER_STATE, SETTINGS, STORES, VERSION
+from api.keys import (
+    AUTH_FAILURES,
+    CONNECTION_TESTS,
+    REGISTRIES,
+    ROLE,
+    SCHEDULER_STATE,
+    SETTINGS,
+    STORES,
+    VERSION,
+)
 from api.mcp.http import setup_mcp
 from api.openapi import setup_openapi
 from api.outage import store_outage_middleware
@@ -65,24 +76,13 @@ def _absent_scheduler() -> dict[str, object]:
     return {"status": "absent"}
 
 
-def create_app(settings: Settings, *, dashboard_dir: Path | None = None) -> web.Application:
-    """Build the API application for ``settings``; stores are opened when the app starts."""
-    app = web.Application(
-        middlewares=[
-            error_middleware,
-            store_outage_middleware,
-            prometheus_errors,
-            auth_middleware,
-            rate_limit_middleware(settings.rate_limit),
-            audit_middleware,
-            action_events_middleware,
-        ],
-        client_max_size=1 << 20,
-    )
+def _application(settings: Settings, role: str, middlewares: list[Middleware]) -> web.Application:
+    """What every role's application has: settings, token check, stores, ``/api/health``, ``/metrics``."""
+    app = web.Application(middlewares=middlewares, client_max_size=1 << 20)
     app[SETTINGS] = settings
     app[AUTH_FAILURES] = AuthFailureLimiter(settings.rate_limit)
-    app[CONNECTION_TESTS] = asyncio.Semaphore(probe.MAX_CONCURRENT_TESTS)
     app[VERSION] = package_version()
+    app[ROLE] = role
     app[SCHEDULER_STATE] = _absent_scheduler
     app[REGISTRIES] = [process_registry()]
 
@@ -98,6 +98,34 @@ def create_app(settings: Settings, *, dashboard_dir: Path | None = None) -> web.
     health_routes.register(app)
     metrics_routes.register(app)
     setup_auth(app)
+    return app
+
+
+def create_probe_app(settings: Settings, *, role: str = "collector") -> web.Application:
+    """``/api/health`` and ``/metrics`` alone (``openmanager collector``'s listener): any other path is a 404
+    in the one error shape, to anyone, as neither route needs a token. Stores are opened when the app starts;
+    ``role`` is what ``/api/health`` reports."""
+    return _application(settings, role, [error_middleware, store_outage_middleware])
+
+
+def create_app(
+    settings: Settings, *, dashboard_dir: Path | None = None, role: str = "api"
+) -> web.Application:
+    """Build the API application for ``settings``; stores are opened when the app starts."""
+    app = _application(
+        settings,
+        role,
+        [
+            error_middleware,
+            store_outage_middleware,
+            prometheus_errors,
+            auth_middleware,
+            rate_limit_middleware(settings.rate_limit),
+            audit_middleware,
+            action_events_middleware,
+        ],
+    )
+    app[CONNECTION_TESTS] = asyncio.Semaphore(probe.MAX_CONCURRENT_TESTS)
     for auth_table in (auth_routes.routes, user_routes.routes, token_routes.routes, audit_routes.routes):
         auth_table.register(app)
     monitoring.setup_fleet(app)

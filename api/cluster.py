@@ -32,6 +32,9 @@ class ClusterMemberOut(BaseModel):
     host: str | None = Field(description="the host it runs on")
     pid: int | None
     role: Literal["leader", "member"] = Field(description="`leader` while it holds a lease")
+    command: str | None = Field(
+        description="what it runs: `run` (with the API) or `collector` (alone); null when it does not say"
+    )
     started_at: float | None = Field(description="unix time its process started")
     heartbeat_age_s: float | None = Field(description="seconds since its last heartbeat (Redis's clock)")
     ttl_s: float | None = Field(description="how long it stays a member without a heartbeat")

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from api.auth.middleware import authenticate, bearer_token
 from api.auth.tokens import API_TOKEN_PREFIX, InvalidTokenError, decode_access_token
 from api.errors import ApiError
-from api.keys import AUTH_CONFIG, SCHEDULER_STATE, STORES, VERSION
+from api.keys import AUTH_CONFIG, ROLE, SCHEDULER_STATE, STORES, VERSION
 from api.openapi import ApiRoutes
 from api.outage import STORE_ERRORS, within
 from collector.cluster.membership import read_members
@@ -35,6 +35,8 @@ class HealthOut(BaseModel):
 
     status: Literal["ok", "degraded"]
     version: str | None = None
+    role: str | None = None
+    """What this process runs: ``run`` (collector, API and dashboard), ``api`` or ``collector``."""
     components: dict[str, Any] | None = None
     """``postgres`` and ``redis`` (status, latency, embedded or not) and ``scheduler`` (the collector)."""
     cluster: dict[str, Any] | None = None
@@ -114,6 +116,7 @@ async def health(request: web.Request) -> web.Response:
     body = {
         "status": "ok" if ok else "degraded",
         "version": request.app[VERSION],
+        "role": request.app[ROLE],
         "components": {"postgres": postgres, "redis": redis, "scheduler": request.app[SCHEDULER_STATE]()},
         "cluster": await _cluster(request),
     }

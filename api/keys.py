@@ -32,6 +32,8 @@ SHUTDOWN_BUDGET: web.AppKey[ShutdownBudget] = web.AppKey("shutdown_budget")
 """The one time bound of the service's shutdown, started when it begins (see :mod:`api.httpserver`)."""
 STORES = web.AppKey("stores", Stores)
 VERSION = web.AppKey("version", str)
+ROLE = web.AppKey("role", str)
+"""What this process runs, reported by ``/api/health``: ``run``, ``api`` or ``collector``."""
 SchedulerState = Callable[[], dict[str, object]]
 SCHEDULER_STATE: web.AppKey[SchedulerState] = web.AppKey("scheduler_state")
 """Reports the scheduler's state; ``{"status": "absent"}`` when the API runs without a collector."""
@@ -65,8 +67,8 @@ OPERATIONS: web.AppKey[list[Operation]] = web.AppKey("openapi.operations")
 OPENAPI_DOCUMENT: web.AppKey[dict[str, Any]] = web.AppKey("openapi.document")
 """The OpenAPI document, made once when the application starts."""
 SCRAPE_SERVICE: web.AppKey[ScrapeService] = web.AppKey("scrape_service")
-"""The scrape service, when it runs in this process (``openmanager run``): SIGHUP reloads its target file."""
+"""The scrape service when this process runs one (``run``, ``collector``): SIGHUP reloads its target file."""
 RECEIVER: web.AppKey[RemoteWriteReceiver] = web.AppKey("remote_write_receiver")
-"""The remote-write receiver of ``openmanager run`` (absent under ``openmanager api``)."""
+"""The remote-write receiver of ``openmanager run`` (not of ``collector``; ``api`` answers pushes 503)."""
 ACTIONS_CLIENT: web.AppKey[ActionsClient] = web.AppKey("actions.client")
 """The client of the exporters' actions listeners (:mod:`api.actions` opens it)."""

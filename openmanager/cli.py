@@ -1,6 +1,7 @@
 """The ``openmanager`` command: run the service and manage an installation.
 
-Subcommands: ``run`` (collector + API + dashboard), ``api`` (the API alone, to scale out), ``check-config``,
+Subcommands: ``run`` (collector + API + dashboard), ``api`` (the API alone, to scale out), ``collector``
+(scrape and write alone, to scale out; health and metrics only), ``check-config``,
 ``check-metrics``, ``import`` (an OpenMetrics backfill into history), ``mcp`` (the MCP server over stdio),
 ``migrate``, ``user add`` and ``keys init|show-public|rotate`` (the key that signs remote actions; the key of
 the secrets stored in PostgreSQL). Exit
@@ -37,6 +38,7 @@ EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 COMMANDS = {
     "run": "run the collector, the API and the dashboard",
     "api": "run the API and dashboard alone against the configured stores",
+    "collector": "scrape and write alone against the configured stores (health and metrics only)",
     "migrate": "apply database migrations",
     "check-config": "validate a settings file and a target file",
     "check-metrics": "validate a metrics page (Prometheus text or OpenMetrics) from a file or stdin",
@@ -56,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--config", type=Path, help="settings file (default: $OM_CONFIG or ./openmanager.yml)")
         return p
 
-    for name in ("run", "api", "migrate"):
+    for name in ("run", "api", "collector", "migrate"):
         with_config(sub.add_parser(name, help=COMMANDS[name]))
     check = sub.add_parser("check-config", help=COMMANDS["check-config"])
     check.add_argument("--settings", type=Path, help="settings file (default: the configured one)")
@@ -224,14 +226,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return keys_rotate.rotate_command(settings, resume=args.resume, drop_old=args.drop_old)
     if args.command == "keys":
         return keys_command(settings, args.keys_command, force=getattr(args, "force", False))
-    if args.command in ("run", "api"):
+    if args.command in ("run", "api", "collector"):
         import uvloop  # noqa: PLC0415 - only the long-running service needs the faster loop
 
         from openmanager.service import serve  # noqa: PLC0415 - keeps the other commands light
 
         try:
             # uvloop: libuv's event loop, with less overhead per socket event than asyncio's own.
-            uvloop.run(serve(settings, with_collector=args.command == "run"))
+            uvloop.run(serve(settings, role=args.command))
         except ConfigError as exc:
             sys.stderr.write(f"invalid configuration:\n{exc}\n")
             return EXIT_USAGE

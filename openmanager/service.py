@@ -1,9 +1,12 @@
-"""``openmanager run``: the collector, the API and the dashboard in one process.
+"""The service's roles: ``openmanager run`` (the collector, the API and the dashboard in one process),
+``openmanager api`` (the API and the dashboard) and ``openmanager collector`` (scrape and write).
 
-The service is the API application with the collector's context added after the stores'. Every part is
-closed by the context that opened it, also when a later stage of the start fails. Shutdown is staged within
-one bound, ``shutdown_timeout_s``: stop accepting connections and let requests finish (half the bound at
-most), stop the collector, drain into the stores, close alerting, the stores and the embedded servers.
+Each role is composed of the same parts: the API application (or, for ``collector``, the same application
+with ``/api/health`` and ``/metrics`` only, on ``collector_listen``) with the collector's context added after
+the stores'. Every part is closed by the context that opened it, also when a later stage of the start fails.
+Shutdown is staged within one bound, ``shutdown_timeout_s``: stop accepting connections and let requests
+finish (half the bound at most), stop the collector, drain into the stores, close alerting, the stores and the
+embedded servers.
 """
 
 from __future__ import annotations
@@ -16,13 +19,14 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 import aiohttp
 import structlog
 from aiohttp import web
 from apscheduler.triggers.interval import IntervalTrigger
 
-from api.app import create_app
+from api.app import create_app, create_probe_app
 from api.bootstrap import FIRST_ADMIN, discard_stale_initial_password, ensure_first_admin
 from api.httpserver import ShutdownBudget, guarded_runner, server_tls_context
 from api.keys import RECEIVER, REGISTRIES, SCHEDULER_STATE, SCRAPE_SERVICE, SHUTDOWN_BUDGET, STORES
@@ -57,6 +61,18 @@ RETRY_START_S = 5.0
 
 
 CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
+Role = Literal["run", "api", "collector"]
+"""What a process runs: the collector (``run``, ``collector``), the API and dashboard (``run``, ``api``)."""
+
+
+def serves_api(role: Role) -> bool:
+    """Whether ``role`` serves the API and the dashboard (else only health and metrics)."""
+    return role != "collector"
+
+
+def listen_address(settings: Settings, role: Role) -> tuple[str, int]:
+    """Where ``role`` listens: ``listen``, or ``collector_listen`` for the collector alone."""
+    return Settings.address(settings.listen if serves_api(role) else settings.collector_listen)
 
 
 def after_postgres(ctx: CleanupCtx) -> CleanupCtx:
@@ -109,9 +125,13 @@ async def within(budget: ShutdownBudget, closing: Awaitable[None]) -> None:
         log.warning("shutdown bound reached: a close was cut short")
 
 
-def build_service(settings: Settings, *, with_collector: bool = True) -> web.Application:
-    """The API application, plus the collector when ``with_collector``."""
-    app = create_app(settings, dashboard_dir=DASHBOARD_DIR)
+def build_service(settings: Settings, *, role: Role = "run") -> web.Application:
+    """The application of ``role``: the API (or health and metrics alone), plus the collector but for
+    ``api``."""
+    if serves_api(role):
+        app = create_app(settings, dashboard_dir=DASHBOARD_DIR, role=role)
+    else:
+        app = create_probe_app(settings, role=role)
     app[SHUTDOWN_BUDGET] = ShutdownBudget(settings.shutdown_timeout_s)
 
     async def first_admin_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -130,8 +150,10 @@ def build_service(settings: Settings, *, with_collector: bool = True) -> web.App
             sys.stdout.flush()
         yield
 
-    app.cleanup_ctx.append(after_postgres(first_admin_ctx))
-    if with_collector:
+    if serves_api(role):
+        # Whoever serves the login makes the first administrator.
+        app.cleanup_ctx.append(after_postgres(first_admin_ctx))
+    if role != "api":
 
         async def collector_ctx(app: web.Application) -> AsyncIterator[None]:
             # Each part's close is registered as soon as it is made, so a start that fails at any stage
@@ -151,7 +173,11 @@ def build_service(settings: Settings, *, with_collector: bool = True) -> web.App
                     registration=settings.registration,
                 )
                 member = ClusterMember(
-                    stores.redis, collector, settings.cluster, listen_port=settings.listen_port
+                    stores.redis,
+                    collector,
+                    settings.cluster,
+                    listen_port=listen_address(settings, role)[1],
+                    role=role,
                 )
                 history = HistoryWriter(
                     stores.pg, WriterConfig(spool_dir=settings.data_dir / "spool" / "history")
@@ -175,16 +201,17 @@ def build_service(settings: Settings, *, with_collector: bool = True) -> web.App
                 await pipeline.start()
                 pipeline.register(collector.metrics.registry)
                 member.lease.on_taken = alerting.start_soon
-                # Pushed samples join the scraped ones in the collector's queue: one write path.
-                receiver = RemoteWriteReceiver(
-                    collector.queue,
-                    collector.metrics.registry,
-                    receiver_options(settings.remote_write),
-                    registered=lambda: registered_addresses(stores.pg),
-                )
-                stack.push_async_callback(lambda: within(budget, receiver.close()))
-                await receiver.start()
-                app[RECEIVER] = receiver
+                if serves_api(role):
+                    # Pushed samples join the scraped ones in the collector's queue: one write path.
+                    receiver = RemoteWriteReceiver(
+                        collector.queue,
+                        collector.metrics.registry,
+                        receiver_options(settings.remote_write),
+                        registered=lambda: registered_addresses(stores.pg),
+                    )
+                    stack.push_async_callback(lambda: within(budget, receiver.close()))
+                    await receiver.start()
+                    app[RECEIVER] = receiver
                 stack.push_async_callback(lambda: within(budget, collector.stop()))
                 stack.push_async_callback(lambda: within(budget, member.close()))
                 # Membership first: the collector's first targets are this member's share, not the fleet.
@@ -243,7 +270,6 @@ class Alerting:
             rules_file=settings.alerts.rules_file,
         )
         self.running = False
-        self._notifier_started = False
         self._starting: asyncio.Task[None] | None = None
         self._failure: str | None = None
 
@@ -262,8 +288,13 @@ class Alerting:
 
     async def _start(self) -> None:
         await self.notifier.start()
-        self._notifier_started = True
-        await self.engine.start()
+        try:
+            await self.engine.start()
+        except BaseException:
+            # The notifier's ticker is running: a failed or cancelled engine start stops it, else a retry
+            # starts a second ticker and a close (which sees no running engine) leaves the first behind.
+            await self.notifier.close(0)
+            raise
         self.running = True
 
     async def _start_when_ready(self) -> None:
@@ -308,7 +339,6 @@ class Alerting:
                 await self._starting
         if self.running:
             await self.engine.close(budget.remaining_s())
-        if self._notifier_started:
             await self.notifier.close(budget.remaining_s())
 
 
@@ -323,18 +353,25 @@ async def maintain_history(stores: Stores, member: ClusterMember) -> None:
         log.warning("history maintenance skipped: postgres unavailable", error=str(exc) or type(exc).__name__)
 
 
-async def serve(settings: Settings, *, with_collector: bool = True) -> None:
-    """Run until SIGTERM or SIGINT; SIGHUP reloads the target file.
+def _serving(role: Role) -> str:
+    if not serves_api(role):
+        return "the collector (health and metrics only)"
+    return "dashboard and API" if (DASHBOARD_DIR / "index.html").is_file() else "API (no dashboard built yet)"
+
+
+async def serve(settings: Settings, *, role: Role = "run") -> None:
+    """Run ``role`` until SIGTERM or SIGINT; SIGHUP reloads the target file.
 
     Whatever start-up made is closed on the way out, also when a stage of it fails; the shutdown, HTTP drain
     included, takes ``shutdown_timeout_s`` at most.
     """
     tls = server_tls_context(settings.tls, settings.source) if settings.tls.enabled else None
-    if with_collector and settings.alerts.rules_file is not None:
+    if role != "api" and settings.alerts.rules_file is not None:
         # Read now so that a broken rules file stops the start with its problems, on every member, rather
         # than leave alerting off on whichever member takes the lease later.
         load_rules_file(settings.alerts.rules_file)
-    app = build_service(settings, with_collector=with_collector)
+    app = build_service(settings, role=role)
+    host, port = listen_address(settings, role)
     budget = app[SHUTDOWN_BUDGET]
     runner = guarded_runner(
         app,
@@ -359,16 +396,12 @@ async def serve(settings: Settings, *, with_collector: bool = True) -> None:
     loop.add_signal_handler(signal.SIGHUP, reload)
     try:
         await runner.setup()
-        site = web.TCPSite(
-            runner, settings.listen_host, settings.listen_port, reuse_address=True, ssl_context=tls
-        )
+        site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=tls)
         await site.start()
         scheme = "https" if tls is not None else "http"
-        url = f"{scheme}://{settings.listen_host}:{settings.listen_port}/"
-        log.info("openmanager ready", url=url, collector=with_collector)
-        has_dashboard = (DASHBOARD_DIR / "index.html").is_file()
-        what = "dashboard and API" if has_dashboard else "API (no dashboard built yet)"
-        sys.stdout.write(f"OpenManager is up: {what} at {url} (health: {url}api/health)\n")
+        url = f"{scheme}://{host}:{port}/"
+        log.info("openmanager ready", url=url, role=role)
+        sys.stdout.write(f"OpenManager is up: {_serving(role)} at {url} (health: {url}api/health)\n")
         sys.stdout.flush()
         # What start-up made (modules, models, the app) lives until exit: keep it out of the collector's
         # full passes, which otherwise walk it all and stall the loop for tens of milliseconds.

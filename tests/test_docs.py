@@ -52,3 +52,15 @@ def test_quick_start_is_two_commands_that_exist() -> None:
     assert "./dev up" in README and "./dev test" in README
     assert (ROOT / "dev").stat().st_mode & 0o111
     assert (ROOT / ".ci" / "run").read_text().strip().endswith("exec ./dev test")
+
+
+@pytest.mark.parametrize("unit", sorted((ROOT / "deploy").glob("openmanager*.service")), ids=lambda p: p.name)
+def test_every_systemd_unit_runs_a_documented_command(unit: Path) -> None:
+    starts = [line for line in unit.read_text(encoding="utf-8").splitlines() if line.startswith("ExecStart=")]
+    assert len(starts) == 1, starts
+    program, *args = starts[0].removeprefix("ExecStart=").split()
+    if program.endswith("/openmanager"):
+        assert args and args[0] in COMMANDS, starts[0]
+    else:
+        assert program.endswith("/openmanager-exporter"), starts[0]
+    assert f"`deploy/{unit.name}`" in README

@@ -24,9 +24,18 @@ class ClusterMember:
     """Joins the cluster and keeps ``collector`` scraping this member's share of the targets."""
 
     def __init__(
-        self, redis: Redis, collector: ScrapeService, settings: ClusterSettings, *, listen_port: int
+        self,
+        redis: Redis,
+        collector: ScrapeService,
+        settings: ClusterSettings,
+        *,
+        listen_port: int,
+        role: str = "run",
     ) -> None:
+        """``role`` is the command this process runs (``run``, the default, or ``collector``), told to the
+        other members."""
         self.member = settings.member_id or default_member_id(listen_port)
+        self.role = role
         self.replicas = settings.replication_factor
         self.ownership = Ownership(self.member, frozenset(), self.replicas)
         self._collector = collector
@@ -53,6 +62,7 @@ class ClusterMember:
 
     def _describe(self) -> dict[str, object]:
         return {
+            "role": self.role,
             "targets": len(self._collector.targets()),
             "wanted": self._collector.wanted(),
             "leader": self.lease.fence is not None,
@@ -74,6 +84,7 @@ class ClusterMember:
         """This member's view: members, its share, whether it runs the singletons."""
         return {
             **self.membership.health(),
+            "role": self.role,
             "replication_factor": self.replicas,
             "targets": len(self._collector.targets()),
             "leader": self.lease.held,

@@ -57,6 +57,7 @@ class MemberInfo:
     """What a member says about itself at each heartbeat."""
 
     member: str
+    role: str
     targets: int
     wanted: int
     leader: bool

@@ -67,6 +67,9 @@ class MemberRow:
     pid: int | None
     role: Literal["leader", "member"]
     """``leader`` while it holds a lease (it runs the singletons)."""
+    command: str | None
+    """What the member process runs, ``run`` or ``collector`` (its heartbeat's ``role``); None when it does
+    not say (an older member)."""
     started_at: float | None
     """Unix time of the member process's start."""
     heartbeat_age_s: float | None
@@ -180,13 +183,14 @@ def overview(state: ClusterState, identities: Iterable[str], default_replicas: i
     for member in sorted(state.members, key=lambda m: m.member):
         ttl_s = _number(member.info, "ttl_s")
         expires_in_s = (member.expires_at_ms - state.now_ms) / 1000
-        host = member.info.get("host")
+        host, command = member.info.get("host"), member.info.get("role")
         rows.append(
             MemberRow(
                 member=member.member,
                 host=host if isinstance(host, str) else None,
                 pid=_integer(member.info, "pid"),
                 role="leader" if member.member in holders else "member",
+                command=command if isinstance(command, str) else None,
                 started_at=_number(member.info, "started_at"),
                 heartbeat_age_s=round(ttl_s - expires_in_s, 3) if ttl_s is not None else None,
                 ttl_s=ttl_s,

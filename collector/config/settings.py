@@ -9,6 +9,7 @@ environment variable      settings key                meaning
 ========================  ==========================  =====================================================
 ``OM_CONFIG``             (none)                      path of the settings file
 ``OM_LISTEN``             ``listen``                  host:port of the API and dashboard
+``OM_COLLECTOR_LISTEN``   ``collector_listen``        host:port of ``openmanager collector`` (health, metrics)
 ``OM_DATA_DIR``           ``data_dir``                state: embedded stores, spool, generated secrets
 ``OM_TARGETS``            ``targets``                 path of the target file (Prometheus scrape_configs)
 ``OM_POSTGRES_DSN``       ``postgres.dsn``            PostgreSQL DSN; unset = embedded server
@@ -74,6 +75,7 @@ from collector.hostport import split_host_port
 
 ENV_KEYS: Mapping[str, KeyPath] = {
     "OM_LISTEN": ("listen",),
+    "OM_COLLECTOR_LISTEN": ("collector_listen",),
     "OM_DATA_DIR": ("data_dir",),
     "OM_TARGETS": ("targets",),
     "OM_POSTGRES_DSN": ("postgres", "dsn"),
@@ -153,7 +155,8 @@ class ClusterSettings(Section):
     targets rendezvous hashing gives it among the live members."""
 
     member_id: str | None = Field(default=None, min_length=1, max_length=200)
-    """This collector's name in the cluster; unset = ``<hostname>:<listen port>``, stable across restarts."""
+    """This collector's name in the cluster; unset = ``<hostname>:<port>``, the port of ``listen`` (of
+    ``collector_listen`` for ``openmanager collector``), stable across restarts."""
     heartbeat_interval_s: float = Field(default=1.0, gt=0, le=60)
     member_ttl_s: float | None = Field(default=None, gt=0, le=600)
     """A member silent this long is gone; unset = two heartbeat intervals."""
@@ -236,6 +239,8 @@ class Settings(Section):
     """Everything the central service is configured with."""
 
     listen: str = "127.0.0.1:8080"
+    collector_listen: str = "127.0.0.1:8081"
+    """Where ``openmanager collector`` answers ``/api/health`` and ``/metrics`` (it serves no API)."""
     data_dir: Path = Path("var")
     targets: Path = Path("targets.yaml")
     shutdown_timeout_s: float = Field(default=10.0, gt=0)
@@ -257,7 +262,7 @@ class Settings(Section):
     secrets: SecretsSettings = SecretsSettings()
     source: str = Field(default="(defaults)", exclude=True)
 
-    @field_validator("listen")
+    @field_validator("listen", "collector_listen")
     @classmethod
     def _check_listen(cls, value: str) -> str:
         host, port = split_host_port(value)
@@ -268,14 +273,20 @@ class Settings(Section):
     @property
     def listen_host(self) -> str:
         """The host part of ``listen`` (brackets of an IPv6 address removed)."""
-        return split_host_port(self.listen)[0]
+        return self.address(self.listen)[0]
 
     @property
     def listen_port(self) -> int:
         """The port part of ``listen``."""
-        port = split_host_port(self.listen)[1]
+        return self.address(self.listen)[1]
+
+    @staticmethod
+    def address(listen: str) -> tuple[str, int]:
+        """Host (brackets of an IPv6 address removed) and port of a checked ``listen`` or
+        ``collector_listen``."""
+        host, port = split_host_port(listen)
         assert port is not None, "checked by _check_listen"
-        return port
+        return host, port
 
 
 def _set_path(data: dict[str, object], path: KeyPath, value: str) -> None:

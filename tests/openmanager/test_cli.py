@@ -1,15 +1,22 @@
-"""The ``openmanager`` command: check-config, migrate and user add, run in-process."""
+"""The ``openmanager`` command: check-config, migrate, user add and collector, run in-process."""
 
 from __future__ import annotations
 
 import base64
 import io
+import os
+import signal
+import socket
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from openmanager.cli import COMMANDS, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, main
 from tests.conftest import SettingsFactory
+from tests.openmanager.running import health, request
+from tests.ports import free_port
 
 GOOD_TARGETS = """\
 global:
@@ -73,6 +80,42 @@ def test_invalid_settings_stop_run_with_exit_2(tmp_path: Path, capsys: pytest.Ca
         main(["run", "--config", str(tmp_path / "om.yml")])
     assert exited.value.code == EXIT_USAGE
     assert "bogus" in capsys.readouterr().err
+
+
+def test_collector_serves_health_on_collector_listen_only_until_sigterm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_settings: SettingsFactory
+) -> None:
+    _env_from(monkeypatch, make_settings)
+    port, api_port = free_port(), free_port()
+    monkeypatch.setenv("OM_COLLECTOR_LISTEN", f"127.0.0.1:{port}")
+    monkeypatch.setenv("OM_LISTEN", f"127.0.0.1:{api_port}")
+    monkeypatch.setenv("OM_TARGETS", str(tmp_path / "targets.yaml"))
+    seen: dict[str, object] = {}
+
+    def listening(at: int) -> bool:
+        with socket.socket() as client:
+            return client.connect_ex(("127.0.0.1", at)) == 0
+
+    def probe_then_stop() -> None:
+        deadline = time.monotonic() + 60
+        while not (listening(port) or listening(api_port)):
+            if time.monotonic() > deadline:
+                return  # the command failed before listening: it returns without a signal
+            time.sleep(0.1)
+        seen["api_port_open"] = listening(api_port)
+        seen["health"] = health(port)
+        seen["servers"] = request(port, "GET", "/api/servers")[0] if listening(port) else None
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    prober = threading.Thread(target=probe_then_stop)
+    prober.start()
+    try:
+        assert main(["collector"]) == EXIT_OK
+    finally:
+        prober.join()
+    assert seen["health"] == (200, {"status": "ok"})
+    assert seen["servers"] == 404
+    assert seen["api_port_open"] is False, "the collector opened the API's address"
 
 
 def _env_from(monkeypatch: pytest.MonkeyPatch, make_settings: SettingsFactory) -> None:

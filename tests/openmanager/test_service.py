@@ -1,4 +1,4 @@
-"""``openmanager run`` as a real process: comes up, reloads on SIGHUP, stops cleanly, races safely."""
+"""``openmanager run`` and ``collector`` as processes: up, reload on SIGHUP, stop cleanly, race safely."""
 
 from __future__ import annotations
 
@@ -12,19 +12,30 @@ import stat
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
-import asyncpg
 import psutil
 import pytest
+import redis.asyncio as aioredis
 
 from collector.alerts.notify.delivery import new_http_session
+from collector.cluster.membership import read_members
 from collector.config.settings import Settings
 from collector.runtime import ScrapeService
 from collector.storage.connections import open_stores
 from collector.storage.migrate import available_migrations
-from openmanager.service import Alerting, serve
-from tests.openmanager.running import TARGETS, Service, admin_token, health, request, wait_healthy
+from openmanager.service import Alerting, Role, serve
+from tests.openmanager.running import (
+    TARGETS,
+    Service,
+    admin_token,
+    count,
+    health,
+    request,
+    viewer_api_token,
+    wait_healthy,
+)
 from tests.ports import free_port
 
 
@@ -105,16 +116,7 @@ def test_two_collectors_on_one_empty_database_both_come_up_and_migrate_once(
     service_factory.extend([first, second])
     wait_healthy(first.proc, first.port)
     wait_healthy(second.proc, second.port)
-
-    async def migrations_recorded() -> int:
-        conn = await asyncpg.connect(fresh_pg_dsn)
-        try:
-            count: int = await conn.fetchval("SELECT count(*) FROM schema_migrations")
-            return count
-        finally:
-            await conn.close()
-
-    assert asyncio.run(migrations_recorded()) == len(available_migrations())
+    assert count(fresh_pg_dsn, "SELECT count(*) FROM schema_migrations") == len(available_migrations())
     outputs = [first.stop(), second.stop()]
     assert [code for code, _, _ in outputs] == [0, 0]
     assert sum("Log in as 'admin'" in out for _, out, _ in outputs) == 1
@@ -145,7 +147,110 @@ def test_a_server_registered_through_the_api_is_scraped(
         time.sleep(0.5)
 
 
-def test_run_on_the_embedded_default_prints_a_line_per_event_not_per_job(tmp_path: Path) -> None:
+async def _members(redis_url: str) -> list[dict[str, object]]:
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        return await read_members(client)
+    finally:
+        await client.aclose()
+
+
+def test_the_collector_role_scrapes_into_history_serves_only_health_and_metrics_and_stops_cleanly(
+    tmp_path: Path, fresh_pg_dsn: str, redis_url: str, service_factory: list[Service], exporter: str
+) -> None:
+    targets = "global: {scrape_interval: 1s, scrape_timeout: 1s}\n" + TARGETS.replace(
+        "127.0.0.1:9110", exporter
+    )
+    service = Service(tmp_path, fresh_pg_dsn, redis_url, targets=targets, command="collector")
+    service_factory.append(service)
+    wait_healthy(service.proc, service.port)
+    deadline = time.monotonic() + 30
+    while count(fresh_pg_dsn, "SELECT count(*) FROM history_raw") == 0:
+        assert time.monotonic() < deadline, "the collector wrote no history"
+        time.sleep(0.5)
+
+    for path in ("/api/servers", "/api/monitoring/servers", "/api/openapi.json", "/"):
+        status, body = request(service.port, "GET", path)
+        assert status == 404 and isinstance(body, dict), (path, status, body)
+        assert body["error"]["code"] == "not_found"
+    with urllib.request.urlopen(f"http://127.0.0.1:{service.port}/metrics", timeout=5) as response:
+        page = response.read().decode()
+    assert 'openmanager_scrapes_total{job="node",outcome="success"}' in page
+    assert "process_resident_memory_bytes" in page
+
+    token = viewer_api_token(fresh_pg_dsn)
+    body = wait_healthy(service.proc, service.port, token=token)
+    assert body["role"] == "collector"
+    components = body["components"]
+    assert isinstance(components, dict)
+    assert components["scheduler"]["status"] == "ok"
+    assert components["scheduler"]["cluster"]["role"] == "collector"
+    members = asyncio.run(_members(redis_url))
+    assert [(m["member"], m["role"]) for m in members] == [
+        (f"{socket.gethostname()}:{service.port}", "collector")
+    ]
+
+    code, out, err = service.stop()
+    assert code == 0, err
+    assert (
+        f"OpenManager is up: the collector (health and metrics only) at http://127.0.0.1:{service.port}/"
+        in out
+    )
+    assert "Created the first administrator" not in out, "only a process serving the login makes it"
+    assert asyncio.run(_members(redis_url)) == [], "a collector that stops cleanly leaves the cluster at once"
+    events = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert [e["event"] for e in events if e["event"] in ("shutting down", "stopped")] == [
+        "shutting down",
+        "stopped",
+    ]
+
+
+def test_an_api_process_shows_what_a_collector_process_scrapes(
+    tmp_path: Path, fresh_pg_dsn: str, redis_url: str, service_factory: list[Service], exporter: str
+) -> None:
+    """The roles apart: the collector scrapes and writes, the API serves what it wrote and sees it as a
+    member of the cluster."""
+    targets = "global: {scrape_interval: 1s, scrape_timeout: 1s}\n" + TARGETS.replace(
+        "127.0.0.1:9110", exporter
+    )
+    collector = Service(tmp_path, fresh_pg_dsn, redis_url, "collector", targets=targets, command="collector")
+    api = Service(tmp_path, fresh_pg_dsn, redis_url, "api", command="api")
+    service_factory.extend([collector, api])
+    wait_healthy(collector.proc, collector.port)
+    wait_healthy(api.proc, api.port)
+    token = admin_token(api.port, fresh_pg_dsn)
+    deadline = time.monotonic() + 30
+    while True:
+        status, listing = request(api.port, "GET", "/api/monitoring/servers", token=token)
+        assert status == 200 and isinstance(listing, dict), listing
+        if [s for s in listing["servers"] if s["status"] == "up"]:
+            break
+        assert time.monotonic() < deadline, f"the API shows nothing the collector scraped: {listing}"
+        time.sleep(0.5)
+    events = urllib.request.Request(
+        f"http://127.0.0.1:{api.port}/api/events", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(events, timeout=10) as stream:
+        for line in stream:  # the collector's scrapes reach the API's stream through Redis
+            if line.startswith(b"event: scrape"):
+                break
+            assert time.monotonic() < deadline + 30, "no scrape event on the API's stream"
+    body = wait_healthy(api.proc, api.port, token=token)
+    assert body["role"] == "api"
+    assert body["components"]["scheduler"] == {"status": "absent"}  # type: ignore[index]
+    cluster = body["cluster"]
+    assert isinstance(cluster, dict)
+    assert [m["role"] for m in cluster["members"]] == ["collector"]
+    status, overview = request(api.port, "GET", "/api/cluster", token=token)
+    assert status == 200 and isinstance(overview, dict), overview
+    assert [m["command"] for m in overview["members"]] == ["collector"]
+    outputs = [collector.stop(), api.stop()]
+    assert [code for code, _, _ in outputs] == [0, 0], outputs
+
+
+def test_run_on_the_embedded_default_prints_a_line_per_event_not_per_job(
+    tmp_path: Path, pg_data_dir: Path
+) -> None:
     """At the default level: start, stores ready, targets loaded, targets down, shutdown; no line per
     scheduler job run, no pgserver command dumps, no Python warnings."""
     targets = tmp_path / "targets.yaml"
@@ -158,7 +263,7 @@ def test_run_on_the_embedded_default_prints_a_line_per_event_not_per_job(tmp_pat
         env={
             **env,
             "OM_LISTEN": f"127.0.0.1:{port}",
-            "OM_DATA_DIR": str(tmp_path / "data"),
+            "OM_DATA_DIR": str(pg_data_dir),
             "OM_TARGETS": str(targets),
             "OM_LOG_FORMAT": "json",
         },
@@ -196,12 +301,13 @@ def _break_spool(data_dir: Path) -> None:
     (data_dir / "spool" / "history").write_text("a file where the spool directory goes")
 
 
+@pytest.mark.parametrize("role", ["run", "collector"])
 @pytest.mark.parametrize(
     "stage",
     ["history spool", "target file", "alert rules file", "listening port", "tls certificate"],
 )
 async def test_a_start_that_fails_at_any_stage_leaves_no_task_socket_or_process(
-    tmp_path: Path, fresh_pg_dsn: str, redis_url: str, stage: str
+    tmp_path: Path, fresh_pg_dsn: str, redis_url: str, stage: str, role: Role
 ) -> None:
     data_dir = tmp_path / "data"
     targets = tmp_path / "targets.yaml"
@@ -218,6 +324,7 @@ async def test_a_start_that_fails_at_any_stage_leaves_no_task_socket_or_process(
     settings = Settings.model_validate(
         {
             "listen": f"127.0.0.1:{port}",
+            "collector_listen": f"127.0.0.1:{port}",
             "data_dir": data_dir,
             "targets": targets,
             "postgres": {"dsn": fresh_pg_dsn},
@@ -230,7 +337,7 @@ async def test_a_start_that_fails_at_any_stage_leaves_no_task_socket_or_process(
     before = _leftovers()
     try:
         with pytest.raises(Exception):  # noqa: B017 - each stage fails its own way
-            await serve(settings)
+            await serve(settings, role=role)
     finally:
         occupied.close()
     await asyncio.sleep(0)
@@ -244,7 +351,8 @@ async def test_alerting_whose_engine_fails_to_start_says_why_and_closes_its_noti
     tmp_path: Path, fresh_pg_dsn: str, redis_url: str
 ) -> None:
     """A rules file broken after the service started (read again when this member takes the lease): the
-    notifier already started is closed with the rest, and health says why alerting is off."""
+    notifier already started is closed at once (a retry would start a second one), and health says why
+    alerting is off."""
     rules = tmp_path / "rules.yaml"
     rules.write_text("[oops\n")
     settings = Settings.model_validate(
@@ -266,17 +374,17 @@ async def test_alerting_whose_engine_fails_to_start_says_why_and_closes_its_noti
             await asyncio.sleep(0.05)
         health = alerting.health()
         assert health["status"] == "error" and "rules.yaml" in str(health["error"])
-        assert "notify-tick" in _leftovers()[0], "the notifier had started before the engine failed"
+        assert "notify-tick" not in _leftovers()[0], "the notifier outlived its engine's failed start"
         await alerting.close(5)
     await asyncio.sleep(0)
     assert _leftovers()[0] == before
 
 
-def test_a_failed_start_on_the_embedded_stores_stops_them(tmp_path: Path) -> None:
+def test_a_failed_start_on_the_embedded_stores_stops_them(tmp_path: Path, pg_data_dir: Path) -> None:
     """The embedded PostgreSQL and Redis are child processes: a start that fails after them stops them."""
     targets = tmp_path / "targets.yaml"
     targets.write_text("scrape_configs: [oops\n")
-    data_dir = tmp_path / "data"
+    data_dir = pg_data_dir
     env = {k: v for k, v in os.environ.items() if not k.startswith("OM_")}
     proc = subprocess.run(
         [sys.executable, "-m", "openmanager", "run"],

@@ -158,6 +158,7 @@ export default {
   "cluster.role": "Role",
   "cluster.role.leader": "Leader",
   "cluster.role.member": "Member",
+  "cluster.command": "Runs",
   "cluster.started": "Started",
   "cluster.heartbeat": "Last heartbeat",
   "cluster.ttl": "TTL",

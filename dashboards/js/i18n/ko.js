@@ -158,6 +158,7 @@ export default {
   "cluster.role": "역할",
   "cluster.role.leader": "리더",
   "cluster.role.member": "멤버",
+  "cluster.command": "실행 명령",
   "cluster.started": "시작 시각",
   "cluster.heartbeat": "마지막 하트비트",
   "cluster.ttl": "TTL",

@@ -85,6 +85,7 @@ function membersTable(cluster) {
     "cluster.host",
     "cluster.pid",
     "cluster.role",
+    "cluster.command",
     "cluster.started",
     "cluster.heartbeat",
     "cluster.ttl",
@@ -106,6 +107,8 @@ function membersTable(cluster) {
           h("td", {}, member.host ?? "–"),
           h("td", { class: "num" }, member.pid ?? "–"),
           h("td", { class: `role role-${member.role}` }, t(`cluster.role.${member.role}`)),
+          // A command, shown as typed (not translated): `openmanager run` or `openmanager collector`.
+          h("td", { class: "command" }, member.command ? h("code", {}, `openmanager ${member.command}`) : "–"),
           h("td", {}, dateTime(member.started_at)),
           h("td", { class: "num" }, member.heartbeat_age_s === null ? "–" : `${plain(member.heartbeat_age_s, 1)} s`),
           h("td", { class: "num" }, member.ttl_s === null ? "–" : `${plain(member.ttl_s, 1)} s`),

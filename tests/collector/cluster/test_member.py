@@ -8,6 +8,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from collector.cluster.member import ClusterMember
+from collector.cluster.membership import read_members
 from collector.config.settings import ClusterSettings
 from collector.runtime import ScrapeService
 from tests.polling import eventually
@@ -34,6 +35,11 @@ def targets(tmp_path: Path) -> Path:
     return path
 
 
+async def _roles_announced(redis: aioredis.Redis, expected: dict[str, str]) -> bool:
+    """Whether each member's heartbeat told the others its role, as any process reads the members."""
+    return {str(doc["member"]): doc.get("role") for doc in await read_members(redis)} == expected
+
+
 def _identities(collector: ScrapeService) -> set[str]:
     return {view.identity for view in collector.targets()}
 
@@ -43,8 +49,10 @@ async def test_two_members_split_the_targets_and_one_takes_all_back_when_the_oth
 ) -> None:
     settings = ClusterSettings(heartbeat_interval_s=0.05, member_ttl_s=0.3)
     first, second = ScrapeService(targets), ScrapeService(targets)
-    a = ClusterMember(redis, first, settings.model_copy(update={"member_id": "a"}), listen_port=0)
-    b = ClusterMember(redis, second, settings.model_copy(update={"member_id": "b"}), listen_port=0)
+    a = ClusterMember(redis, first, settings.model_copy(update={"member_id": "a"}), listen_port=0, role="run")
+    b = ClusterMember(
+        redis, second, settings.model_copy(update={"member_id": "b"}), listen_port=0, role="collector"
+    )
     await a.start()
     await first.start()
     assert len(first.targets()) == TARGETS, "alone, a member scrapes every target"
@@ -55,6 +63,8 @@ async def test_two_members_split_the_targets_and_one_takes_all_back_when_the_oth
         assert not _identities(first) & _identities(second)
         assert first.targets() and second.targets()
         assert a.health()["members"] == ["a", "b"] and a.health()["leader"] != b.health()["leader"]
+        assert (a.health()["role"], b.health()["role"]) == ("run", "collector")
+        await eventually(lambda: _roles_announced(redis, {"a": "run", "b": "collector"}))
         await b.close()
         await eventually(lambda: len(first.targets()) == TARGETS)
     finally:

@@ -69,6 +69,14 @@ def test_an_older_member_without_ttl_or_host_has_unknown_fields() -> None:
     state = ClusterState(NOW_MS, (MemberState("old", NOW_MS + 1000, {"pid": True, "host": 5}),), ())
     row = overview(state, TARGETS).members[0]
     assert (row.heartbeat_age_s, row.ttl_s, row.host, row.pid, row.share) == (None, None, None, None, 200)
+    assert row.command is None
+
+
+def test_each_member_says_which_command_it_runs() -> None:
+    state = _state(_member("a", 1000, role="run"), _member("b", 1000, role="collector"), holder="b")
+    rows = {row.member: row for row in overview(state, TARGETS).members}
+    assert (rows["a"].command, rows["a"].role) == ("run", "member")
+    assert (rows["b"].command, rows["b"].role) == ("collector", "leader")
 
 
 def test_the_lease_holder_is_the_leader() -> None:

@@ -42,6 +42,14 @@ def test_environment_wins_over_the_file(tmp_path: Path) -> None:
     assert settings.smtp.port == 2525
 
 
+def test_the_collector_listener_has_its_own_address_from_file_or_environment(tmp_path: Path) -> None:
+    path = _write(tmp_path, "listen: 0.0.0.0:9000\ncollector_listen: '[::1]:9300'\n")
+    assert Settings.address(load_settings(path, {}).collector_listen) == ("::1", 9300)
+    settings = load_settings(path, {"OM_COLLECTOR_LISTEN": "0.0.0.0:9400"})
+    assert Settings.address(settings.collector_listen) == ("0.0.0.0", 9400)
+    assert settings.listen_port == 9000
+
+
 def test_om_config_names_the_settings_file(tmp_path: Path) -> None:
     path = _write(tmp_path, "listen: 127.0.0.1:9999\n")
     assert load_settings(None, {"OM_CONFIG": str(path)}).listen_port == 9999
@@ -61,6 +69,7 @@ def test_secret_is_read_from_its_file_and_never_shown(tmp_path: Path) -> None:
     ("text", "env", "expected"),
     [
         ("listen: nowhere\n", {}, "openmanager.yml:1: listen: 'nowhere': expected host:port"),
+        ("collector_listen: ':80'\n", {}, "openmanager.yml:1: collector_listen: ':80': expected host:port"),
         ("lisen: 1.2.3.4:80\n", {}, "openmanager.yml:1: lisen: '1.2.3.4:80': unknown key"),
         ("log:\n  level: loud\n", {}, "openmanager.yml:2: log.level: 'loud': Input should be"),
         ("smtp:\n  port: 99999\n", {}, "openmanager.yml:2: smtp.port: 99999: Input should be less than"),
