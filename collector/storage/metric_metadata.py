@@ -109,14 +109,16 @@ async def read_metadata(
     """The distinct entries of each family among ``servers`` (None: all), by family name.
 
     ``metric`` keeps that family only; ``limit`` keeps the first ``limit`` families by name. Entries come
-    sorted by type, help and unit.
+    sorted by type, help and unit (by code point, as Go sorts).
     """
     rows = await pool.fetch(
-        """SELECT DISTINCT metric, type, help, unit FROM metric_metadata
+        """SELECT DISTINCT metric COLLATE "C" AS metric, type COLLATE "C" AS type,
+                  help COLLATE "C" AS help, unit COLLATE "C" AS unit
+           FROM metric_metadata
            WHERE ($1::uuid[] IS NULL OR server_id = ANY($1::uuid[]))
              AND ($2::text IS NULL OR metric = $2::text)
              AND ($3::bigint IS NULL OR metric IN (
-                     SELECT DISTINCT metric FROM metric_metadata
+                     SELECT DISTINCT metric COLLATE "C" AS metric FROM metric_metadata
                      WHERE ($1::uuid[] IS NULL OR server_id = ANY($1::uuid[]))
                        AND ($2::text IS NULL OR metric = $2::text)
                      ORDER BY metric LIMIT $3::bigint))
@@ -141,7 +143,8 @@ async def read_target_metadata(
            FROM metric_metadata m JOIN metric_metadata_targets t USING (server_id)
            WHERE ($1::uuid[] IS NULL OR m.server_id = ANY($1::uuid[]))
              AND ($2::text IS NULL OR m.metric = $2::text)
-           ORDER BY m.server_id, m.metric""",
+           ORDER BY m.server_id, m.metric COLLATE "C"
+        """,
         None if servers is None else list(servers),
         metric,
     )
