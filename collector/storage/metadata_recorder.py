@@ -13,8 +13,6 @@ Types are kept in the words of Prometheus's API: the text format's ``untyped`` i
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from uuid import UUID
@@ -22,9 +20,10 @@ from uuid import UUID
 import asyncpg
 import structlog
 
-from collector.backoff import Backoff, retry
+from collector.backoff import Backoff
 from collector.result import FamilyMetadata, ScrapeResult
 from collector.storage.metric_metadata import Entry, ServerMetadata, replace_metadata
+from collector.storage.queued_writer import QueuedWriter
 from collector.storage.server_rows import TargetRow
 from collector.summary import ServerSummary
 
@@ -55,18 +54,18 @@ def _digest(update: ServerMetadata) -> int:
     return hash((update.target.labels, frozenset(update.families.items())))
 
 
-class MetadataRecorder:
+class MetadataRecorder(QueuedWriter):
     """Keeps ``metric_metadata`` in step with what servers' pages say; see the module docstring."""
 
     def __init__(self, pool: asyncpg.Pool, options: MetadataRecorderOptions | None = None) -> None:
-        self._pool = pool
         self._options = options or MetadataRecorderOptions()
+        super().__init__(
+            "metric-metadata", Backoff(self._options.retry_initial_s, self._options.retry_max_s), _unavailable
+        )
+        self._pool = pool
         self._seen: dict[UUID, FamilyMetadata] = {}
         self._written: dict[UUID, int] = {}
         self._pending: dict[UUID, ServerMetadata] = {}
-        self._ready = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._backoff = Backoff(self._options.retry_initial_s, self._options.retry_max_s)
         self.writes_total = 0
         """Servers whose metadata was written since start."""
 
@@ -87,43 +86,15 @@ class MetadataRecorder:
                 self._pending.pop(server_id, None)
                 continue
             self._pending[server_id] = update
-            self._ready.set()
+            self._wake()
 
     @property
     def pending(self) -> int:
         """Servers whose changed metadata waits to be written."""
         return len(self._pending)
 
-    def start(self) -> None:
-        """Start the writing task."""
-        self._task = asyncio.create_task(self._run(), name="metric-metadata")
-
-    async def flush(self) -> None:
-        """Write everything queued now (raises what PostgreSQL raises)."""
-        while self._pending:
-            await self._write_some()
-
-    async def close(self, timeout_s: float = 5.0) -> None:
-        """Write what is queued, within ``timeout_s``, then stop."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        with contextlib.suppress(TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-            async with asyncio.timeout(timeout_s):
-                await self.flush()
-
-    async def _run(self) -> None:
-        while True:
-            if not self._pending:
-                self._ready.clear()
-                await self._ready.wait()
-            await retry(
-                self._write_some,
-                self._backoff,
-                transient=(OSError, asyncpg.PostgresError, asyncpg.InterfaceError),
-                on_retry=_unavailable,
-            )
+    def _has_pending(self) -> bool:
+        return bool(self._pending)
 
     async def _write_some(self) -> None:
         batch: list[ServerMetadata] = []
