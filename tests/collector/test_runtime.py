@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
-import sys
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -17,41 +14,14 @@ from aiohttp.test_utils import TestServer
 from collector.result import ScrapeResult
 from collector.runtime import ScrapeService, ScrapeServiceOptions
 from collector.storage.servers import RegisteredServer
-from tests.ports import free_port, wait_port
-
-NODE_EXPORTER = shutil.which("prometheus-node-exporter")
+from tests.peers import NODE_EXPORTER, exporter_processes
 
 
 @pytest.fixture
 def exporters() -> Iterator[dict[str, str]]:
     """Our exporter and, where Debian's package is installed, node_exporter; job name to address."""
-    procs = []
-    addresses = {}
-    ours = free_port()
-    procs.append(
-        subprocess.Popen(
-            [str(Path(sys.executable).parent / "openmanager-exporter"), "--listen", f"127.0.0.1:{ours}"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-    )
-    addresses["openmanager"] = f"127.0.0.1:{ours}"
-    if NODE_EXPORTER:
-        theirs = free_port()
-        procs.append(
-            subprocess.Popen(
-                [NODE_EXPORTER, f"--web.listen-address=127.0.0.1:{theirs}"],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        addresses["node_exporter"] = f"127.0.0.1:{theirs}"
-    for address in addresses.values():
-        wait_port(int(address.rsplit(":", 1)[1]))
-    yield addresses
-    for proc in procs:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with exporter_processes() as addresses:
+        yield addresses
 
 
 def _targets(addresses: dict[str, str]) -> str:

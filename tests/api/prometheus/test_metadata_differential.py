@@ -11,11 +11,7 @@ it is one Prometheus could give: as many families, as many entries, each of them
 
 from __future__ import annotations
 
-import asyncio
 import json
-import shutil
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -31,10 +27,10 @@ from collector.result import ScrapeResult, server_id_for
 from collector.runtime import ScrapeService
 from collector.storage.metadata_recorder import MetadataRecorder
 from tests.api.auth.conftest import Client, session
+from tests.peers import exporter_processes, prometheus_process
 from tests.polling import eventually
-from tests.ports import free_port, wait_port
+from tests.ports import free_port
 
-NODE_EXPORTER = shutil.which("prometheus-node-exporter")
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
 EDGE_TEXT = """\
@@ -129,24 +125,8 @@ async def pages() -> AsyncIterator[dict[str, str]]:
 @pytest.fixture
 def exporters() -> Iterator[dict[str, str]]:
     """openmanager-exporter and, where installed, node_exporter; job name to address."""
-    commands = {"openmanager": [str(Path(sys.executable).parent / "openmanager-exporter"), "--listen"]}
-    if NODE_EXPORTER:
-        commands["node_exporter"] = [NODE_EXPORTER, "--web.listen-address"]
-    procs = []
-    addresses = {}
-    for job, command in commands.items():
-        port = free_port()
-        argv = [*command, f"127.0.0.1:{port}"] if job == "openmanager" else [f"{command[1]}=127.0.0.1:{port}"]
-        if job != "openmanager":
-            argv = [command[0], *argv]
-        procs.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        addresses[job] = f"127.0.0.1:{port}"
-    for address in addresses.values():
-        wait_port(int(address.rsplit(":", 1)[1]))
-    yield addresses
-    for proc in procs:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with exporter_processes() as addresses:
+        yield addresses
 
 
 def target_file(addresses: dict[str, str]) -> str:
@@ -160,36 +140,18 @@ def target_file(addresses: dict[str, str]) -> str:
 @asynccontextmanager
 async def prometheus(tmp_path: Path, config: Path, targets: int) -> AsyncIterator[str]:
     """Debian's Prometheus reading ``config``, once every target was scraped; yields its URL."""
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.skip("prometheus is not installed (Debian package 'prometheus')")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with (tmp_path / "prometheus.log").open("wb") as log:
-        process = await asyncio.create_subprocess_exec(
-            binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            stdout=log,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-    try:
-        async with aiohttp.ClientSession() as client:
+    async with prometheus_process(tmp_path, config) as url, aiohttp.ClientSession() as client:
 
-            async def all_up() -> bool:
-                try:
-                    async with client.get(f"{url}/api/v1/targets") as response:
-                        active = (await response.json())["data"]["activeTargets"]
-                except (aiohttp.ClientError, KeyError, ValueError):
-                    return False
-                return len(active) == targets and all(t["health"] == "up" for t in active)
+        async def all_up() -> bool:
+            try:
+                async with client.get(f"{url}/api/v1/targets") as response:
+                    active = (await response.json())["data"]["activeTargets"]
+            except (aiohttp.ClientError, KeyError, ValueError):
+                return False
+            return len(active) == targets and all(t["health"] == "up" for t in active)
 
-            await eventually(all_up, timeout_s=60, interval_s=0.5)
+        await eventually(all_up, timeout_s=60, interval_s=0.5)
         yield url
-    finally:
-        process.terminate()
-        await process.wait()
 
 
 async def our_results(collector: ScrapeService, jobs: set[str]) -> list[ScrapeResult]:

@@ -1,0 +1,76 @@
+"""Real peers that tests run on loopback: openmanager-exporter, Debian's node_exporter and Prometheus."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.ports import free_port, wait_port
+
+NODE_EXPORTER = shutil.which("prometheus-node-exporter")
+
+
+@contextmanager
+def exporter_processes() -> Iterator[dict[str, str]]:
+    """Our exporter and, where Debian's package is installed, node_exporter; job name to address."""
+    ours, theirs = free_port(), free_port()
+    commands = {
+        "openmanager": [
+            str(Path(sys.executable).parent / "openmanager-exporter"),
+            "--listen",
+            f"127.0.0.1:{ours}",
+        ]
+    }
+    if NODE_EXPORTER:
+        commands["node_exporter"] = [NODE_EXPORTER, f"--web.listen-address=127.0.0.1:{theirs}"]
+    addresses = {"openmanager": f"127.0.0.1:{ours}", "node_exporter": f"127.0.0.1:{theirs}"}
+    addresses = {job: addresses[job] for job in commands}
+    procs = [
+        subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for argv in commands.values()
+    ]
+    try:
+        for address in addresses.values():
+            wait_port(int(address.rsplit(":", 1)[1]))
+        yield addresses
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+@asynccontextmanager
+async def prometheus_process(tmp_path: Path, config: Path) -> AsyncIterator[str]:
+    """Debian's Prometheus on 127.0.0.1:<free port> reading ``config`` (log in ``tmp_path``); yields its URL.
+
+    Skips the test where Prometheus is not installed.
+    """
+    binary = shutil.which("prometheus")
+    if binary is None:
+        pytest.skip("prometheus is not installed (Debian package 'prometheus')")
+    port = free_port()
+    with (tmp_path / "prometheus.log").open("wb") as log:
+        process = await asyncio.create_subprocess_exec(
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), timeout=10)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
