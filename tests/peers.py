@@ -17,6 +17,15 @@ from tests.ports import free_port, wait_port
 NODE_EXPORTER = shutil.which("prometheus-node-exporter")
 
 
+def target_file(addresses: dict[str, str]) -> str:
+    """A target file (and Prometheus configuration) scraping each address every second, a job each."""
+    jobs = "".join(
+        f"  - job_name: {job}\n    static_configs:\n      - targets: ['{address}']\n"
+        for job, address in addresses.items()
+    )
+    return f"global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n{jobs}"
+
+
 @contextmanager
 def exporter_processes() -> Iterator[dict[str, str]]:
     """Our exporter and, where Debian's package is installed, node_exporter; job name to address."""

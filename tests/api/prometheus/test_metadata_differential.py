@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from collector.result import ScrapeResult, server_id_for
 from collector.runtime import ScrapeService
 from collector.storage.metadata_recorder import MetadataRecorder
 from tests.api.auth.conftest import Client, session
-from tests.peers import exporter_processes, prometheus_process
+from tests.peers import exporter_processes, prometheus_process, target_file
 from tests.polling import eventually
 from tests.ports import free_port
 
@@ -122,21 +122,6 @@ async def pages() -> AsyncIterator[dict[str, str]]:
             await runner.cleanup()
 
 
-@pytest.fixture
-def exporters() -> Iterator[dict[str, str]]:
-    """openmanager-exporter and, where installed, node_exporter; job name to address."""
-    with exporter_processes() as addresses:
-        yield addresses
-
-
-def target_file(addresses: dict[str, str]) -> str:
-    jobs = "".join(
-        f"  - job_name: {job}\n    static_configs:\n      - targets: ['{address}']\n"
-        for job, address in addresses.items()
-    )
-    return f"global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n{jobs}"
-
-
 @asynccontextmanager
 async def prometheus(tmp_path: Path, config: Path, targets: int) -> AsyncIterator[str]:
     """Debian's Prometheus reading ``config``, once every target was scraped; yields its URL."""
@@ -168,6 +153,7 @@ async def our_results(collector: ScrapeService, jobs: set[str]) -> list[ScrapeRe
 
 Answer = tuple[int, Any]
 Agreement = Callable[[Answer, Answer], bool]
+Case = tuple[str, dict[str, str], Agreement]
 
 
 def entries(data: dict[str, list[dict[str, str]]]) -> dict[str, list[str]]:
@@ -215,81 +201,91 @@ def one_of(
     return agree
 
 
+def cases_of(suffix: str, full_ours: dict[str, list[str]], full_theirs: dict[str, list[str]]) -> list[Case]:
+    """The table: every parameter alone and together, edge values, bad values."""
+    cut = one_of(full_ours, full_theirs)
+    one_each = one_of(full_ours, full_theirs, per_metric=1)
+    some = sorted(full_theirs)[:: max(1, len(full_theirs) // 12)]
+    return [
+        ("/api/v1/metadata", {}, same),
+        ("/api/v1/metadata", {"metric": ""}, same),
+        ("/api/v1/metadata", {"metric": "absent_metric"}, same),
+        ("/api/v1/metadata", {"metric": "edge_requests_total"}, same),
+        ("/api/v1/metadata", {"metric": "edge_untyped"}, same),
+        ("/api/v1/metadata", {"metric": "om_uptime_seconds"}, same),
+        ("/api/v1/metadata", {"metric": "node_load1"}, same),
+        *(("/api/v1/metadata", {"metric": name}, same) for name in some),
+        ("/api/v1/metadata", {"limit": "-1"}, same),
+        ("/api/v1/metadata", {"limit": "0"}, same),
+        ("/api/v1/metadata", {"limit": "1"}, cut),
+        ("/api/v1/metadata", {"limit": "5"}, cut),
+        ("/api/v1/metadata", {"limit": str(len(full_theirs))}, same),
+        ("/api/v1/metadata", {"limit_per_metric": "0"}, same),
+        ("/api/v1/metadata", {"limit_per_metric": "-1"}, same),
+        ("/api/v1/metadata", {"limit_per_metric": "1"}, one_each),
+        ("/api/v1/metadata", {"limit_per_metric": "2"}, one_of(full_ours, full_theirs, per_metric=2)),
+        ("/api/v1/metadata", {"limit": "3", "limit_per_metric": "1"}, one_each),
+        ("/api/v1/metadata", {"metric": "edge_requests_total", "limit_per_metric": "1"}, one_each),
+        ("/api/v1/metadata", {"limit": "x"}, same),
+        ("/api/v1/metadata", {"limit": "+2"}, cut),
+        ("/api/v1/targets/metadata", {"match_target": f'{{job="edge_text_{suffix}"}}'}, same),
+        ("/api/v1/targets/metadata", {"match_target": f'{{job=~"edge_.*_{suffix}"}}'}, same),
+        ("/api/v1/targets/metadata", {"metric": "edge_requests_total"}, same),
+        ("/api/v1/targets/metadata", {"metric": "om_build"}, same),
+        ("/api/v1/targets/metadata", {"limit": "0"}, same),
+        ("/api/v1/targets/metadata", {"limit": "x"}, same),
+    ]
+
+
+async def record_our_scrapes(pool: asyncpg.Pool, config: Path, jobs: set[str]) -> None:
+    """The collector scrapes ``config``'s targets; the metadata recorder writes what their pages said."""
+    collector = ScrapeService(config)
+    await collector.start()
+    try:
+        results = await our_results(collector, jobs)
+    finally:
+        await collector.stop()
+    recorder = MetadataRecorder(pool)
+    recorder.observe(results, {})
+    await recorder.flush()
+
+
 @pytest.mark.slow
 async def test_metadata_answers_as_prometheus_does(
-    client: Client, pool: asyncpg.Pool, exporters: dict[str, str], tmp_path: Path
+    client: Client, pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
     suffix = uuid.uuid4().hex[:6]
-    async with pages() as edge:
-        addresses = {f"{job}_{suffix}": address for job, address in {**exporters, **edge}.items()}
-        config = tmp_path / "targets.yaml"
-        config.write_text(target_file(addresses))
-        collector = ScrapeService(config)
-        await collector.start()
-        try:
-            results = await our_results(collector, set(addresses))
-        finally:
-            await collector.stop()
-        recorder = MetadataRecorder(pool)
-        recorder.observe(results, {})
-        await recorder.flush()
-        viewer, auth = await session(client, pool, "viewer")
-        for job, address in addresses.items():
-            await pool.execute(
-                "INSERT INTO server_grants (user_id, server_id) VALUES ($1, $2)",
-                viewer.id,
-                server_id_for(job, address),
-            )
-        async with prometheus(tmp_path, config, len(addresses)) as url, aiohttp.ClientSession() as http:
+    with exporter_processes() as exporters:
+        async with pages() as edge:
+            addresses = {f"{job}_{suffix}": address for job, address in {**exporters, **edge}.items()}
+            config = tmp_path / "targets.yaml"
+            config.write_text(target_file(addresses))
+            await record_our_scrapes(pool, config, set(addresses))
+            viewer, auth = await session(client, pool, "viewer")
+            for job, address in addresses.items():
+                await pool.execute(
+                    "INSERT INTO server_grants (user_id, server_id) VALUES ($1, $2)",
+                    viewer.id,
+                    server_id_for(job, address),
+                )
+            async with prometheus(tmp_path, config, len(addresses)) as url, aiohttp.ClientSession() as http:
 
-            async def theirs(path: str, params: dict[str, str]) -> Answer:
-                async with http.get(url + path, params=params) as response:
+                async def theirs(path: str, params: dict[str, str]) -> Answer:
+                    async with http.get(url + path, params=params) as response:
+                        return response.status, await response.json()
+
+                async def ours(path: str, params: dict[str, str]) -> Answer:
+                    response = await client.get(path, params=params, headers=auth)
                     return response.status, await response.json()
 
-            async def ours(path: str, params: dict[str, str]) -> Answer:
-                response = await client.get(path, params=params, headers=auth)
-                return response.status, await response.json()
-
-            full = await theirs("/api/v1/metadata", {})
-            mine = await ours("/api/v1/metadata", {})
-            full_theirs, full_ours = entries(full[1]["data"]), entries(mine[1]["data"])
-            cut = one_of(full_ours, full_theirs)
-            one_each = one_of(full_ours, full_theirs, per_metric=1)
-            some = sorted(full_theirs)[:: max(1, len(full_theirs) // 12)]
-            cases: list[tuple[str, dict[str, str], Agreement]] = [
-                ("/api/v1/metadata", {}, same),
-                ("/api/v1/metadata", {"metric": ""}, same),
-                ("/api/v1/metadata", {"metric": "absent_metric"}, same),
-                ("/api/v1/metadata", {"metric": "edge_requests_total"}, same),
-                ("/api/v1/metadata", {"metric": "edge_untyped"}, same),
-                ("/api/v1/metadata", {"metric": "om_uptime_seconds"}, same),
-                ("/api/v1/metadata", {"metric": "node_load1"}, same),
-                *(("/api/v1/metadata", {"metric": name}, same) for name in some),
-                ("/api/v1/metadata", {"limit": "-1"}, same),
-                ("/api/v1/metadata", {"limit": "0"}, same),
-                ("/api/v1/metadata", {"limit": "1"}, cut),
-                ("/api/v1/metadata", {"limit": "5"}, cut),
-                ("/api/v1/metadata", {"limit": str(len(full_theirs))}, same),
-                ("/api/v1/metadata", {"limit_per_metric": "0"}, same),
-                ("/api/v1/metadata", {"limit_per_metric": "-1"}, same),
-                ("/api/v1/metadata", {"limit_per_metric": "1"}, one_each),
-                ("/api/v1/metadata", {"limit_per_metric": "2"}, one_of(full_ours, full_theirs, per_metric=2)),
-                ("/api/v1/metadata", {"limit": "3", "limit_per_metric": "1"}, one_each),
-                ("/api/v1/metadata", {"metric": "edge_requests_total", "limit_per_metric": "1"}, one_each),
-                ("/api/v1/metadata", {"limit": "x"}, same),
-                ("/api/v1/metadata", {"limit": "+2"}, cut),
-                ("/api/v1/targets/metadata", {"match_target": f'{{job="edge_text_{suffix}"}}'}, same),
-                ("/api/v1/targets/metadata", {"match_target": f'{{job=~"edge_.*_{suffix}"}}'}, same),
-                ("/api/v1/targets/metadata", {"metric": "edge_requests_total"}, same),
-                ("/api/v1/targets/metadata", {"metric": "om_build"}, same),
-                ("/api/v1/targets/metadata", {"limit": "0"}, same),
-                ("/api/v1/targets/metadata", {"limit": "x"}, same),
-            ]
-            differ = []
-            for path, params, agree in cases:
-                answers = await ours(path, params), await theirs(path, params)
-                if not agree(*answers):
-                    differ.append((path, params, answers))
+                full_theirs = entries((await theirs("/api/v1/metadata", {}))[1]["data"])
+                full_ours = entries((await ours("/api/v1/metadata", {}))[1]["data"])
+                cases = cases_of(suffix, full_ours, full_theirs)
+                differ = []
+                for path, params, agree in cases:
+                    answers = await ours(path, params), await theirs(path, params)
+                    if not agree(*answers):
+                        differ.append((path, params, answers))
     agreeing = len(cases) - len(differ)
     print(f"/api/v1/metadata and /api/v1/targets/metadata: {agreeing}/{len(cases)} agree with Prometheus")
     for path, params, (mine_answer, their_answer) in differ:
