@@ -1,4 +1,5 @@
-"""Real peers that tests run on loopback: openmanager-exporter, Debian's node_exporter and Prometheus."""
+"""Real peers that tests run on loopback: openmanager-exporter, Debian's node_exporter and Prometheus, and
+pages served by the test itself."""
 
 from __future__ import annotations
 
@@ -11,10 +12,24 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from tests.ports import free_port, wait_port
 
 NODE_EXPORTER = shutil.which("prometheus-node-exporter")
+
+
+@asynccontextmanager
+async def loopback_app(app: web.Application) -> AsyncIterator[int]:
+    """``app`` served on 127.0.0.1:<free port>; yields the port."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield port
+    finally:
+        await runner.cleanup()
 
 
 def target_file(addresses: dict[str, str]) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +27,8 @@ from collector.result import ScrapeResult, server_id_for
 from collector.runtime import ScrapeService
 from collector.storage.metadata_recorder import MetadataRecorder
 from tests.api.auth.conftest import Client, session
-from tests.peers import exporter_processes, prometheus_process, target_file
+from tests.peers import exporter_processes, loopback_app, prometheus_process, target_file
 from tests.polling import eventually
-from tests.ports import free_port
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
@@ -96,30 +95,23 @@ om_unknown 1
 @asynccontextmanager
 async def pages() -> AsyncIterator[dict[str, str]]:
     """Each edge-case page on a loopback port of its own; job name to address."""
-    runners = []
     addresses = {}
-    for job, (text, content_type) in {
-        "edge_text": (EDGE_TEXT, "text/plain; version=0.0.4"),
-        "edge_text_b": (EDGE_TEXT_B, "text/plain; version=0.0.4"),
-        "edge_openmetrics": (EDGE_OPENMETRICS, OPENMETRICS),
-    }.items():
+    async with AsyncExitStack() as stack:
+        for job, (text, content_type) in {
+            "edge_text": (EDGE_TEXT, "text/plain; version=0.0.4"),
+            "edge_text_b": (EDGE_TEXT_B, "text/plain; version=0.0.4"),
+            "edge_openmetrics": (EDGE_OPENMETRICS, OPENMETRICS),
+        }.items():
 
-        async def page(_: web.Request, body: bytes = text.encode(), kind: str = content_type) -> web.Response:
-            return web.Response(body=body, headers={"Content-Type": kind})
+            async def page(
+                _: web.Request, body: bytes = text.encode(), kind: str = content_type
+            ) -> web.Response:
+                return web.Response(body=body, headers={"Content-Type": kind})
 
-        app = web.Application()
-        app.router.add_get("/metrics", page)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        port = free_port()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        runners.append(runner)
-        addresses[job] = f"127.0.0.1:{port}"
-    try:
+            app = web.Application()
+            app.router.add_get("/metrics", page)
+            addresses[job] = f"127.0.0.1:{await stack.enter_async_context(loopback_app(app))}"
         yield addresses
-    finally:
-        for runner in runners:
-            await runner.cleanup()
 
 
 @asynccontextmanager

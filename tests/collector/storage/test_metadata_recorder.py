@@ -4,24 +4,15 @@ database, types in the API's words, failures and pushes ignored, the writing tas
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
-from collector.config.settings import Settings
 from collector.result import FamilyMetadata, ScrapeResult, TargetInfo, server_id_for
 from collector.scrape.samples import MetricMeta
-from collector.storage.connections import open_stores
 from collector.storage.metadata_recorder import MetadataRecorder, families_of
 from collector.storage.metric_metadata import read_metadata
 from tests.polling import eventually
-
-
-@pytest.fixture
-async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    async with open_stores(settings) as stores:
-        yield stores.pg
 
 
 @pytest.fixture

@@ -4,14 +4,11 @@ distinct entries per family across servers, grants, the metric filter and limit,
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
-from collector.config.settings import Settings
 from collector.result import server_id_for
-from collector.storage.connections import open_stores
 from collector.storage.metric_metadata import (
     Entry,
     ServerMetadata,
@@ -20,12 +17,6 @@ from collector.storage.metric_metadata import (
     replace_metadata,
 )
 from collector.storage.server_rows import TargetRow
-
-
-@pytest.fixture
-async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    async with open_stores(settings) as stores:
-        yield stores.pg
 
 
 @pytest.fixture
