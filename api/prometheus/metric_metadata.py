@@ -105,7 +105,10 @@ async def target_metadata(request: web.Request) -> web.Response:
     metric = form.get("metric") or None
     with history_errors():
         entries = await read_target_metadata(
-            request.app[STORES].pg, servers=await allowed_servers(request), metric=metric
+            request.app[STORES].pg,
+            servers=await allowed_servers(request),
+            metric=metric,
+            target_filter=(lambda labels: matches_all(matchers, labels)) if matchers else None,
         )
     out: list[dict[str, object]] = []
     server = None
@@ -114,8 +117,6 @@ async def target_metadata(request: web.Request) -> web.Response:
             server = entry.server_id
             if 0 <= limit <= len(out):
                 break
-        if matchers and not matches_all(matchers, entry.target):
-            continue
         item: dict[str, object] = {"target": entry.target}
         if metric is None:
             item["metric"] = entry.metric

@@ -10,7 +10,7 @@ server's rows what its latest page said, writing only the rows that changed, and
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -134,21 +134,36 @@ async def read_metadata(
 
 
 async def read_target_metadata(
-    pool: asyncpg.Pool, *, servers: set[UUID] | None, metric: str | None
+    pool: asyncpg.Pool,
+    *,
+    servers: set[UUID] | None,
+    metric: str | None,
+    target_filter: Callable[[dict[str, str]], bool] | None = None,
 ) -> list[TargetEntry]:
-    """Every entry of the ``servers`` (None: all) with its target's labels, ``metric``'s only when given;
-    ordered by server, then family name."""
-    rows = await pool.fetch(
-        """SELECT m.server_id, t.labels::text AS target, m.metric, m.type, m.help, m.unit
-           FROM metric_metadata m JOIN metric_metadata_targets t USING (server_id)
-           WHERE ($1::uuid[] IS NULL OR m.server_id = ANY($1::uuid[]))
-             AND ($2::text IS NULL OR m.metric = $2::text)
-           ORDER BY m.server_id, m.metric COLLATE "C"
-        """,
-        None if servers is None else list(servers),
-        metric,
-    )
+    """Every entry of the ``servers`` (None: all) whose target's labels pass ``target_filter`` (when given),
+    ``metric``'s only when given; ordered by server, then family name. A server's labels are read once,
+    one dict shared by its entries, and filtered before its entries are read."""
+    async with pool.acquire() as conn:
+        targets: dict[UUID, dict[str, str]] = {}
+        for row in await conn.fetch(
+            """SELECT server_id, labels::text AS labels FROM metric_metadata_targets
+               WHERE $1::uuid[] IS NULL OR server_id = ANY($1::uuid[])""",
+            None if servers is None else list(servers),
+        ):
+            labels = json.loads(row["labels"])
+            if target_filter is None or target_filter(labels):
+                targets[row["server_id"]] = labels
+        if not targets:
+            return []
+        rows = await conn.fetch(
+            """SELECT server_id, metric, type, help, unit FROM metric_metadata
+               WHERE server_id = ANY($1::uuid[]) AND ($2::text IS NULL OR metric = $2::text)
+               ORDER BY server_id, metric COLLATE "C"
+            """,
+            list(targets),
+            metric,
+        )
     return [
-        TargetEntry(r["server_id"], json.loads(r["target"]), r["metric"], r["type"], r["help"], r["unit"])
+        TargetEntry(r["server_id"], targets[r["server_id"]], r["metric"], r["type"], r["help"], r["unit"])
         for r in rows
     ]

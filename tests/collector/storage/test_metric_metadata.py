@@ -111,6 +111,13 @@ async def test_entries_name_their_targets_labels_and_go_with_their_server(
     assert all(e.target["job"] == job for e in entries)
     only = await read_target_metadata(pool, servers=None, metric="up_b")
     assert [(e.server_id, e.help) for e in only if e.target["job"] == job] == [(b.server_id, COUNTER[1])]
+    filtered = await read_target_metadata(
+        pool,
+        servers={a.server_id, b.server_id},
+        metric=None,
+        target_filter=lambda t: t["instance"] == "b:9100",
+    )
+    assert [(e.server_id, e.metric) for e in filtered] == [(b.server_id, "up_b")]
     await pool.execute("DELETE FROM servers WHERE id = $1", b.server_id)
     left = await read_target_metadata(pool, servers={a.server_id, b.server_id}, metric=None)
     assert [e.metric for e in left] == ["up_a"]
