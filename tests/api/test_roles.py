@@ -252,6 +252,7 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/metadata"): Rule("viewer"),
     ("GET", "/api/v1/status/buildinfo"): Rule("viewer"),
     ("GET", "/api/v1/targets"): Rule("viewer"),
+    ("GET", "/api/v1/targets/metadata"): Rule("viewer"),
     ("GET", "/api/v1/rules"): Rule("viewer"),
     ("GET", "/api/v1/alerts"): Rule("viewer"),
     ("GET", "/federate"): Rule("viewer", query=lambda *_: {"match[]": "up"}),
