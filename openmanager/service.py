@@ -32,6 +32,7 @@ from collector.alerts.model import Alert
 from collector.alerts.notify.delivery import Sender, new_http_session
 from collector.alerts.notify.metrics import NotifyMetrics
 from collector.alerts.notify.notifier import Notifier
+from collector.alerts.rulefile import load_rules_file
 from collector.cluster.member import ClusterMember
 from collector.cluster.waves import WaveRelay
 from collector.config.settings import Settings
@@ -248,6 +249,7 @@ class Alerting:
         self.running = False
         self._notifier_started = False
         self._starting: asyncio.Task[None] | None = None
+        self._failure: str | None = None
 
     def _is_muted(self, alert: Alert, now: float) -> bool:
         # A method, not the engine's: the engine is made after the notifier that asks it.
@@ -278,6 +280,10 @@ class Alerting:
                     "alerting not started: postgres unavailable", error=str(exc) or type(exc).__name__
                 )
                 await asyncio.sleep(RETRY_START_S)
+            except Exception as exc:  # a rules file broken since start: alerting stays off, and says why
+                self._failure = str(exc) or type(exc).__name__
+                log.error("alerting not started", error=self._failure)
+                return
             else:
                 log.info("alerting started")
                 return
@@ -293,6 +299,8 @@ class Alerting:
             return self.engine.health()
         if self._starting is None:
             return {"status": "standby", "runs_on": "the holder of the singletons lease"}
+        if self._failure is not None:
+            return {"status": "error", "error": self._failure}
         return {"status": "waiting", "waiting_for": "postgres"}
 
     async def close(self, timeout_s: float) -> None:
@@ -326,6 +334,10 @@ async def serve(settings: Settings, *, with_collector: bool = True) -> None:
     included, takes ``shutdown_timeout_s`` at most.
     """
     tls = server_tls_context(settings.tls, settings.source) if settings.tls.enabled else None
+    if with_collector and settings.alerts.rules_file is not None:
+        # Read now so that a broken rules file stops the start with its problems, on every member, rather
+        # than leave alerting off on whichever member takes the lease later.
+        load_rules_file(settings.alerts.rules_file)
     app = build_service(settings, with_collector=with_collector)
     budget = app[SHUTDOWN_BUDGET]
     runner = GuardedAppRunner(

@@ -11,6 +11,7 @@ import base64
 import logging
 import os
 import secrets
+import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -64,6 +65,19 @@ TEST_SECRETS_KEY = new_key()
 def _secrets_keyring() -> None:
     """Every test starts with this run's keyring (a test that opens stores with other keys replaces it)."""
     active.use(Keyring((TEST_SECRETS_KEY,), "the tests' key"))
+
+
+@pytest.fixture
+def pg_data_dir() -> Iterator[Path]:
+    """An empty directory for an embedded PostgreSQL's data, outside pytest's temporary root: run as root,
+    pgserver starts PostgreSQL as its own user, and every pytest session on the machine makes that root
+    private to root again (mode 0700) when it starts, which would lock a running server out of its data."""
+    path = Path(tempfile.mkdtemp(prefix="om-test-pg-"))
+    path.chmod(0o755)
+    try:
+        yield path / "pg"
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
 
+import asyncpg
 from aiohttp import web
 
 from api.auth.authz import allowed_servers
@@ -31,6 +32,7 @@ from api.prometheus.models import READ_ERRORS, PrometheusError, TargetsParams, T
 from api.prometheus.params import invalid, read_form
 from api.prometheus.render import success_of
 from collector.config.configfile import ConfigError
+from collector.config.settings import Settings
 from collector.config.targets import TargetsConfig, load_targets
 from collector.config.units import format_duration
 from collector.discovery import DroppedTarget, Target, build_targets, discover, merge_discovered
@@ -108,7 +110,8 @@ def live_only_target(status: ServerStatus) -> dict[str, object]:
     }
 
 
-def _server_of(target: Target) -> UUID:
+def server_of(target: Target) -> UUID:
+    """The server a configured target's samples belong to."""
     return server_id_for(target.job_name, dict(target.labels).get("instance", ""))
 
 
@@ -126,7 +129,7 @@ def listing(
     if state in ("active", "any"):
         if configured is not None:
             for target in configured.active:
-                server = _server_of(target)
+                server = server_of(target)
                 if (allowed is None or server in allowed) and pool in (None, target.job_name):
                     active.append(active_target(target, statuses.get(str(server))))
         else:
@@ -142,18 +145,23 @@ def listing(
     return {"activeTargets": active, "droppedTargets": dropped}
 
 
-async def _configured(request: web.Request) -> Configured | None:
-    path = request.app[SETTINGS].targets
+async def configured_targets(settings: Settings, pg: asyncpg.Pool) -> Configured | None:
+    """The targets of the target file and of the servers registered through the API, built as the collector
+    builds them; None when the target file cannot be read here. PostgreSQL's errors are raised."""
+    path = settings.targets
     try:
         config = await asyncio.to_thread(load_targets, path)
     except (OSError, ConfigError):
         return None
-    with history_errors():
-        registered = await registered_targets(request.app[STORES].pg)
-    settings = request.app[SETTINGS]
+    registered = await registered_targets(pg)
     api_pools = registered_config(registered, config.global_, settings.registration)
     merged = dataclasses.replace(config, jobs=(*config.jobs, *api_pools.jobs))
     return await asyncio.to_thread(build_all, merged, path.parent)
+
+
+async def _configured(request: web.Request) -> Configured | None:
+    with history_errors():
+        return await configured_targets(request.app[SETTINGS], request.app[STORES].pg)
 
 
 def _by_server(statuses: Sequence[ServerStatus]) -> dict[str, ServerStatus]:

@@ -1,8 +1,9 @@
 """A lease in Redis for what runs once in the cluster (history maintenance, the alert engine).
 
-The holder writes its random token under ``{openmanager:cluster}:lease:{name}`` with a TTL and renews it
-well before expiry; whoever finds the key gone takes it. Each new holder increments the lease's fencing
-counter and gets its value: work that outlives a lost lease can be refused downstream by comparing fences
+The holder writes its token (its member id, a space and a random part) under
+``{openmanager:cluster}:lease:{name}`` with a TTL and renews it well before expiry; whoever finds the key
+gone takes it. Each new holder increments the lease's fencing counter and gets its value: work that outlives
+a lost lease can be refused downstream by comparing fences
 (maintenance is also serialised by its PostgreSQL advisory lock, so a stale holder can at worst repeat an
 idempotent round). The holder counts its lease lost ``ttl_s`` after the renewal's request was sent, before
 Redis can give it away, and stops claiming to hold it then.
@@ -42,6 +43,12 @@ return 0
 """
 
 
+def holder_of(token: str) -> str | None:
+    """The member named in a lease's value, None when its holder named none."""
+    holder, separator, _ = token.rpartition(" ")
+    return holder if separator and holder else None
+
+
 class Lease:
     """One process's claim on the lease ``name``: :attr:`fence` is set while it holds it."""
 
@@ -52,14 +59,16 @@ class Lease:
         *,
         ttl_s: float = 15.0,
         on_taken: Callable[[], None] | None = None,
+        holder: str = "",
     ) -> None:
-        """``on_taken`` is called each time this process takes the lease (not at renewals)."""
+        """``on_taken`` is called each time this process takes the lease (not at renewals); ``holder``
+        names this process in the lease's value, so that anyone can tell who holds it (:func:`holder_of`)."""
         self.name = name
         self.on_taken = on_taken
         self.fence: int | None = None
         self._redis = redis
         self._ttl_s = ttl_s
-        self._token = secrets.token_hex(16)
+        self._token = f"{holder} {secrets.token_hex(16)}" if holder else secrets.token_hex(16)
         self._claim = redis.register_script(CLAIM_SCRIPT)
         self._release = redis.register_script(RELEASE_SCRIPT)
         self._valid_until = 0.0

@@ -16,6 +16,8 @@ log = structlog.get_logger(__name__)
 SINGLETON_LEASE = "singletons"
 """The lease of what runs once in the cluster: history maintenance and the alert engine."""
 SINGLETON_LEASE_TTL_S = 15.0
+SINGLETON_DUTIES = ("alert_engine", "maintenance")
+"""What the holder of :data:`SINGLETON_LEASE` runs."""
 
 
 class ClusterMember:
@@ -28,7 +30,7 @@ class ClusterMember:
         self.replicas = settings.replication_factor
         self.ownership = Ownership(self.member, frozenset(), self.replicas)
         self._collector = collector
-        self.lease = Lease(redis, SINGLETON_LEASE, ttl_s=SINGLETON_LEASE_TTL_S)
+        self.lease = Lease(redis, SINGLETON_LEASE, ttl_s=SINGLETON_LEASE_TTL_S, holder=self.member)
         self.membership = Membership(
             redis,
             self.member,
@@ -55,6 +57,7 @@ class ClusterMember:
             "wanted": self._collector.wanted(),
             "leader": self.lease.fence is not None,
             "members": len(self.ownership.members),
+            "replication_factor": self.replicas,
         }
 
     async def start(self) -> None:

@@ -113,7 +113,13 @@ class Membership:
 
     async def beat(self) -> None:
         """One heartbeat; applies a change of the live set. A Redis failure keeps the last view (logged)."""
-        info = {**self._describe(), "pid": os.getpid(), "started_at": self._started_at}
+        info = {
+            **self._describe(),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "started_at": self._started_at,
+            "ttl_s": self._ttl_ms / 1000,
+        }
         try:
             reply = await self._script(
                 keys=[keys.CLUSTER_MEMBERS, keys.CLUSTER_INFO],

@@ -27,6 +27,26 @@ def owners(identity: str, members: Iterable[str], replicas: int = 1) -> tuple[st
 
 
 @dataclass(frozen=True)
+class Tally:
+    """How many targets each member owns, and how many have no owner (none while a member is live)."""
+
+    shares: dict[str, int]
+    unowned: int
+
+
+def tally(identities: Iterable[str], members: Iterable[str], replicas: int = 1) -> Tally:
+    """Each of ``members``' share of ``identities`` (every member listed, from 0) by :func:`owners`."""
+    live = frozenset(members)
+    counts: Counter[str] = Counter({member: 0 for member in live})
+    unowned = 0
+    for identity in identities:
+        owning = owners(identity, live, replicas)
+        counts.update(owning)
+        unowned += not owning
+    return Tally(dict(counts), unowned)
+
+
+@dataclass(frozen=True)
 class Ownership:
     """One member's view: the live members and the replication factor, and what ``member`` owns."""
 
@@ -42,7 +62,4 @@ class Ownership:
 
     def shares(self, identities: Iterable[str]) -> dict[str, int]:
         """How many of ``identities`` each live member owns."""
-        counts: Counter[str] = Counter({member: 0 for member in self.members})
-        for identity in identities:
-            counts.update(owners(identity, self.members, self.replicas))
-        return dict(counts)
+        return tally(identities, self.members, self.replicas).shares

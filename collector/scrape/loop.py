@@ -11,9 +11,10 @@ successful scrape is then reported stale. Without metric relabeling the sample l
 parsing, so a page far over it is not parsed to the end; a job's ``line_limit`` is checked before parsing.
 A page of more than :data:`THREAD_PARSE_LINES` lines or of :data:`OFFLOAD_BYTES` or more is parsed and
 relabeled in one shared worker thread: a first full parse of a page of megabytes takes seconds of CPU, which
-on the event loop would delay every other target's scrape and every API request. Only such pages go there: the
-GIL lets one thread run Python at a time, and handing every ordinary page to threads costs more in handoffs
-than it saves.
+on the event loop would delay every other target's scrape and every API request. So is a target's first parse
+of a page over :data:`FIRST_PARSE_THREAD_LINES` lines, since after a start every target's first parse comes in
+the same interval. Only such pages go there: the GIL lets one thread run Python at a time, and handing every
+ordinary page to threads costs more in handoffs than it saves.
 
 An error never quotes a page that is not a metrics page (its content type is not a metrics one): it says
 "not a metrics page (content type X, N bytes)". Jobs with ``quote_page_errors`` off (servers registered
@@ -66,6 +67,10 @@ _DROPPED: Final = ("", ())  # cache marker: relabeling dropped this series
 
 THREAD_PARSE_LINES: Final = 5_000
 """Pages longer than this are parsed off the event loop (a node_exporter page has 1,000 to 3,000 lines)."""
+FIRST_PARSE_THREAD_LINES: Final = 200
+"""A target's first parse (no series known yet: every series is relabeled and interned) of a page longer than
+this is also done off the event loop. After a start, every target's first parse falls in the same interval; on
+the loop they would hold it for seconds at a thousand targets."""
 OFFLOAD_BYTES: Final = 1 << 20
 """Pages this large or larger are also parsed in :data:`_LARGE_PAGES`, off the event loop."""
 _LARGE_PAGES = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scrape-large-page")
@@ -209,7 +214,12 @@ class ScrapeLoop:
                     raise LimitExceededError(
                         "line_limit", f"{lines} lines exceed the page line limit {self.job.line_limit}"
                     )
-                if lines > THREAD_PARSE_LINES or len(page.body) >= OFFLOAD_BYTES:
+                first = not self._final
+                if (
+                    lines > THREAD_PARSE_LINES
+                    or len(page.body) >= OFFLOAD_BYTES
+                    or (first and lines > FIRST_PARSE_THREAD_LINES)
+                ):
                     (
                         values,
                         timestamps,

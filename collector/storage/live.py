@@ -46,6 +46,7 @@ stored.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -55,7 +56,7 @@ from typing import Final
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from collector.result import ScrapeResult
+from collector.result import ScrapeResult, SeriesKey
 from collector.storage import keys
 from collector.storage.errors import StoreUnavailable
 from collector.storage.live_codec import encode_latest, encode_series_set
@@ -149,6 +150,15 @@ class _Planned:
     wrote_set: bool
 
 
+THREAD_ENCODE_SETS: Final = 16
+"""A batch writing more new series sets than this encodes them in a worker thread. The first wave after a
+start brings one set per target, each of thousands of series; on the loop, they would stall scraping."""
+
+
+def _encode_sets(sets: Mapping[str, tuple[SeriesKey, ...]]) -> dict[str, bytes]:
+    return {set_id: encode_series_set(series) for set_id, series in sets.items()}
+
+
 class LiveWriter:
     """Writes batches of scrape results into the Redis live layer and publishes their events.
 
@@ -220,11 +230,12 @@ class LiveWriter:
             return
         args: list[str | int | bytes] = list(self._head)
         planned: list[_Planned] = []
+        encoded = await self._encoded_sets(results)
         last_up = {result.target.identity: i for i, result in enumerate(results) if result.up}
         for i, result in enumerate(results):
             identity = result.target.identity
             summary = summaries.get(identity, _NO_SUMMARY) if last_up.get(identity) == i else _NO_SUMMARY
-            planned.append(self._plan(args, result, summary))
+            planned.append(self._plan(args, result, summary, encoded))
         now_s = max(plan.time_s for plan in planned)
         args[_INDEX_CUTOFF] = f"({now_s - self._keep_s!r}"
         try:
@@ -239,8 +250,26 @@ class LiveWriter:
             raise StoreUnavailable("redis", str(exc) or type(exc).__name__) from exc
         self._prune(now_s)
 
-    def _plan(self, args: list[str | int | bytes], result: ScrapeResult, summary: ServerSummary) -> _Planned:
-        """Append one result's script arguments for ``summary``."""
+    async def _encoded_sets(self, results: Sequence[ScrapeResult]) -> Mapping[str, bytes]:
+        """The series sets this batch writes anew, encoded in a worker thread when there are more than
+        :data:`THREAD_ENCODE_SETS` of them; empty otherwise (:meth:`_plan` encodes the few on the loop)."""
+        new = {
+            result.series_set_id: result.series
+            for result in results
+            if result.series and self._target(result).set_written != result.series_set_id
+        }
+        if len(new) <= THREAD_ENCODE_SETS:
+            return {}
+        return await asyncio.to_thread(_encode_sets, new)
+
+    def _plan(
+        self,
+        args: list[str | int | bytes],
+        result: ScrapeResult,
+        summary: ServerSummary,
+        encoded: Mapping[str, bytes],
+    ) -> _Planned:
+        """Append one result's script arguments for ``summary``; ``encoded``: sets encoded ahead."""
         target = self._target(result)
         time_s = result.timestamp_ms / 1000.0
         target.last_seen_s = time_s
@@ -267,7 +296,8 @@ class LiveWriter:
         wrote_set = False
         if result.series:
             if target.set_written != result.series_set_id:
-                set_id, set_value, wrote_set = result.series_set_id, encode_series_set(result.series), True
+                set_id, wrote_set = result.series_set_id, True
+                set_value = encoded.get(set_id) or encode_series_set(result.series)
                 target.set_written = result.series_set_id
                 target.refresh_due_s = time_s + self._refresh_s
             elif time_s >= target.refresh_due_s:

@@ -41,16 +41,16 @@ export class ChartGroup {
 
 /**
  * A chart in `container`: `series` is [{label, color (CSS variable), format(value)}]; `range` [min, max] fixes
- * the y axis (percentages), else it follows the data. Returns {setData, fit, destroy, plot}.
+ * the y axis (percentages), else it follows the data; `height` in pixels. Returns {setData, fit, destroy, plot}.
  */
-export function timeChart(container, { series, format, range, group }) {
+export function timeChart(container, { series, format, range, group, height = HEIGHT_PX }) {
   const text = cssVar("--text-muted");
   const grid = cssVar("--grid");
   let data = [[], ...series.map(() => [])];
   let shown = null;
   const options = {
     width: Math.max(container.clientWidth, 200),
-    height: HEIGHT_PX,
+    height,
     cursor: {
       sync: { key: group.key, setSeries: false },
       drag: { x: true, y: false, setScale: true },
@@ -125,7 +125,7 @@ export function timeChart(container, { series, format, range, group }) {
   };
   const observer = new ResizeObserver(() => {
     const width = Math.max(container.clientWidth, 200);
-    if (width !== plot.width) plot.setSize({ width, height: HEIGHT_PX });
+    if (width !== plot.width) plot.setSize({ width, height });
   });
   observer.observe(container);
   group.charts.add(chart);

@@ -14,7 +14,9 @@ const NAV = [
   ["/", "nav.overview", "viewer"],
   ["/servers", "nav.servers", "viewer"],
   ["/alerts", "nav.alerts", "viewer"],
+  ["/chat", "nav.chat", "viewer"],
   ["/system", "nav.system", "viewer"],
+  ["/cluster", "nav.cluster", "viewer"],
   ["/users", "nav.users", "admin"],
 ];
 
@@ -100,7 +102,9 @@ route("/servers", () => import("./pages/servers.js"));
 route("/alerts", () => import("./pages/alerts.js"));
 route("/alerts/silences", () => import("./pages/silences.js"), { nav: "/alerts" });
 route("/alerts/rules", () => import("./pages/rules.js"), { nav: "/alerts" });
+route("/chat", () => import("./pages/chat.js"));
 route("/system", () => import("./pages/system.js"));
+route("/cluster", () => import("./pages/cluster.js"));
 route("/users", () => import("./pages/users.js"), { role: "admin" });
 route("/login", async () => {
   const page = await import("./pages/login.js");

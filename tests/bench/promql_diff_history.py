@@ -12,7 +12,6 @@ Prints "N/M queries agree", then every difference (deliberate ones, listed in th
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import tempfile
 import time
@@ -21,16 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from api.app import create_app
-from api.auth.apitokens import create_api_token
-from api.keys import STORES
-from collector.config.settings import load_settings
 from collector.storage.maintenance import HistoryConfig, run_maintenance
 from tests.api.prometheus.differential_history import write_dataset
+from tests.bench.api_service import api_service
 from tests.collector.promql.differential import (
     DELIBERATE,
     T0_MS,
@@ -39,61 +34,31 @@ from tests.collector.promql.differential import (
     full_cases,
     request_of,
 )
-from tests.conftest import _claim_redis_db, create_database, drop_database
-from tests.ports import free_port
-
-ADMIN_DSN = os.environ.get("OM_BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("OM_BENCH_REDIS_URL", "redis://127.0.0.1:6379")
 
 
 async def run(workdir: Path) -> int:
-    db = _claim_redis_db(REDIS_URL)
-    if db is None:
-        raise SystemExit(f"no Redis at {REDIS_URL}")
-    dsn = await create_database(ADMIN_DSN)
-    (workdir / "targets.yaml").write_text("scrape_configs: []\n")
-    env = {
-        "OM_POSTGRES_DSN": dsn,
-        "OM_REDIS_URL": f"{REDIS_URL}/{db}",
-        "OM_DATA_DIR": str(workdir / "om"),
-        "OM_TARGETS": str(workdir / "targets.yaml"),
-        "OM_RATE_LIMIT_RPS": "0",
-    }
-    app = create_app(load_settings(None, env))
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
     oracle = await asyncio.to_thread(Oracle, workdir / "prometheus")
     try:
-        pool = app[STORES].pg
-        await write_dataset(pool)
-        compacted = datetime.fromtimestamp(T0_MS / 1000, UTC) + timedelta(hours=2, minutes=10)
-        await run_maintenance(pool, HistoryConfig(), now=compacted)
-        owner = await pool.fetchval(
-            "INSERT INTO users (username, password_hash, role) VALUES ('diff', 'x', 'admin') RETURNING id"
-        )
-        _, token = await create_api_token(pool, owner, "diff", "admin", datetime.now(UTC) + timedelta(days=1))
-        cases = full_cases()
-        started = time.monotonic()
-        differences = []
-        async with aiohttp.ClientSession() as http:
-            for case in cases:
-                path, params = request_of(case)
-                async with http.get(
-                    f"http://127.0.0.1:{port}{path}",
-                    params=params,
-                    headers={"Authorization": f"Bearer {token}"},
-                ) as response:
-                    ours: dict[str, Any] = await response.json()
-                theirs = await asyncio.to_thread(oracle.query, params, path)
-                difference = compare_bodies(theirs, ours, case.query)
-                if difference is not None:
-                    differences.append((case, difference))
+        async with api_service(workdir) as service:
+            await write_dataset(service.pool)
+            compacted = datetime.fromtimestamp(T0_MS / 1000, UTC) + timedelta(hours=2, minutes=10)
+            await run_maintenance(service.pool, HistoryConfig(), now=compacted)
+            cases = full_cases()
+            started = time.monotonic()
+            differences = []
+            async with aiohttp.ClientSession() as http:
+                for case in cases:
+                    path, params = request_of(case)
+                    async with http.get(
+                        service.url + path, params=params, headers=service.headers
+                    ) as response:
+                        ours: dict[str, Any] = await response.json()
+                    theirs = await asyncio.to_thread(oracle.query, params, path)
+                    difference = compare_bodies(theirs, ours, case.query)
+                    if difference is not None:
+                        differences.append((case, difference))
     finally:
         oracle.stop()
-        await runner.cleanup()
-        await drop_database(ADMIN_DSN, dsn)
     print(f"{len(cases) - len(differences)}/{len(cases)} queries agree ({time.monotonic() - started:.1f} s)")
     unexpected = 0
     for case, difference in differences:

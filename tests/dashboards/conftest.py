@@ -19,6 +19,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -162,23 +163,14 @@ def _grant_local_host(service: Service) -> None:
             api_call(service, "admin", "PUT", f"/api/users/{user['id']}/grants", {"server_ids": local})
 
 
-@pytest.fixture(scope="package")
-def service(pg_admin_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    """``openmanager run`` scraping one exporter every second, with an admin, an operator and a viewer."""
-    if not Path(CHROMIUM).is_file():
-        pytest.skip("Chromium is not installed (./dev test installs Debian's chromium)")
-    if not (ROOT / "dashboards" / "node_modules" / "uplot").is_dir():
-        pytest.skip("the dashboard's npm packages are missing: run 'npm ci' in dashboards/ (./dev test does)")
-    tmp = tmp_path_factory.mktemp("dashboard")
+@contextmanager
+def running_service(pg_admin_dsn: str, tmp: Path, targets_yaml: str, exporter: str = "") -> Iterator[Service]:
+    """``openmanager run`` on a database and a Redis database of its own, ``targets_yaml`` as its target
+    file, with an admin, an operator and a viewer; stopped and its stores dropped at the end."""
     dsn = run_async(create_database(pg_admin_dsn))
     redis_url = _claim_redis_db()
-    exporter, address = start_exporter()
     targets = tmp / "targets.yaml"
-    targets.write_text(
-        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-        f"scrape_configs:\n  - job_name: local\n    static_configs:\n      - targets: ['{address}']\n"
-        "        labels: {name: local-host, env: test}\n"
-    )
+    targets.write_text(targets_yaml)
     port = free_port()
     proc = start_service(
         port,
@@ -190,12 +182,10 @@ def service(pg_admin_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    url = f"http://127.0.0.1:{port}/"
     try:
         wait_healthy(proc, port, timeout_s=90)
-        running = Service(url, dsn, redis_url, address, proc, tmp / "data")
+        running = Service(f"http://127.0.0.1:{port}/", dsn, redis_url, exporter, proc, tmp / "data")
         running.users = {role: add_user(running, role) for role in ("admin", "operator", "viewer")}
-        _grant_local_host(running)
         yield running
     finally:
         proc.terminate()
@@ -204,10 +194,30 @@ def service(pg_admin_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        exporter.terminate()
-        exporter.wait(timeout=10)
         _release_redis_db(redis_url)
         run_async(drop_database(pg_admin_dsn, dsn))
+
+
+@pytest.fixture(scope="package")
+def service(pg_admin_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """``openmanager run`` scraping one exporter every second, with an admin, an operator and a viewer."""
+    if not Path(CHROMIUM).is_file():
+        pytest.skip("Chromium is not installed (./dev test installs Debian's chromium)")
+    if not (ROOT / "dashboards" / "node_modules" / "uplot").is_dir():
+        pytest.skip("the dashboard's npm packages are missing: run 'npm ci' in dashboards/ (./dev test does)")
+    exporter, address = start_exporter()
+    targets = (
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+        f"scrape_configs:\n  - job_name: local\n    static_configs:\n      - targets: ['{address}']\n"
+        "        labels: {name: local-host, env: test}\n"
+    )
+    try:
+        with running_service(pg_admin_dsn, tmp_path_factory.mktemp("dashboard"), targets, address) as running:
+            _grant_local_host(running)
+            yield running
+    finally:
+        exporter.terminate()
+        exporter.wait(timeout=10)
 
 
 @pytest.fixture
@@ -257,7 +267,10 @@ def page_errors() -> PageErrors:
     return PageErrors()
 
 
-def _open_page(browser: Browser, service: Service, errors: PageErrors, **context_options: object) -> Page:
+def open_service_page(
+    browser: Browser, service: Service, errors: PageErrors, **context_options: object
+) -> Page:
+    """A page of ``service`` in a fresh browser context; ``errors`` collects its JavaScript errors."""
     context = browser.new_context(base_url=service.url, **context_options)  # type: ignore[arg-type]
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
@@ -269,7 +282,7 @@ def _open_page(browser: Browser, service: Service, errors: PageErrors, **context
 @pytest.fixture
 def page(browser: Browser, service: Service, page_errors: PageErrors) -> Iterator[Page]:
     """A page in a fresh context (English, desktop size); fails the test on any JavaScript error."""
-    opened = _open_page(
+    opened = open_service_page(
         browser, service, page_errors, locale="en-US", viewport={"width": 1280, "height": 860}
     )
     yield opened
@@ -283,7 +296,7 @@ def open_page(browser: Browser, service: Service, page_errors: PageErrors) -> It
     pages: list[Page] = []
 
     def make(**context_options: object) -> Page:
-        opened = _open_page(browser, service, page_errors, **context_options)
+        opened = open_service_page(browser, service, page_errors, **context_options)
         pages.append(opened)
         return opened
 

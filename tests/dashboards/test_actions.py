@@ -27,11 +27,11 @@ from tests.dashboards.conftest import (
     PageErrors,
     Service,
     _claim_redis_db,
-    _open_page,
     _release_redis_db,
     add_user,
     api_call,
     login,
+    open_service_page,
     run_async,
     screenshot,
 )
@@ -189,7 +189,9 @@ def pages(browser: Browser, world: ActionsWorld, page_errors: PageErrors) -> Ite
 def new_page(
     browser: Browser, world: ActionsWorld, pages: list[Page], errors: PageErrors, locale: str
 ) -> Page:
-    page = _open_page(browser, world.service, errors, locale=locale, viewport={"width": 1280, "height": 900})
+    page = open_service_page(
+        browser, world.service, errors, locale=locale, viewport={"width": 1280, "height": 900}
+    )
     pages.append(page)
     return page
 

@@ -81,9 +81,9 @@ def _wait_rows(dsn: str, minimum: int, timeout_s: float = 30) -> list[float]:
 
 @pytest.mark.slow
 def test_postgres_outage_and_sigkill_lose_no_spooled_scrape(
-    exporter: str, tmp_path: Path, redis_url: str
+    exporter: str, tmp_path: Path, redis_url: str, pg_data_dir: Path
 ) -> None:
-    pgdata = tmp_path / "pg"
+    pgdata = pg_data_dir
     pgdata.mkdir()
     server = pgserver.get_server(pgdata, cleanup_mode="stop")
     dsn = str(server.get_uri())

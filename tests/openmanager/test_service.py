@@ -18,9 +18,12 @@ import asyncpg
 import psutil
 import pytest
 
+from collector.alerts.notify.delivery import new_http_session
 from collector.config.settings import Settings
+from collector.runtime import ScrapeService
+from collector.storage.connections import open_stores
 from collector.storage.migrate import available_migrations
-from openmanager.service import serve
+from openmanager.service import Alerting, serve
 from tests.openmanager.running import TARGETS, Service, admin_token, health, request, wait_healthy
 from tests.ports import free_port
 
@@ -204,7 +207,7 @@ def _break_spool(data_dir: Path) -> None:
 
 @pytest.mark.parametrize(
     "stage",
-    ["history spool", "target file", "listening port", "tls certificate"],
+    ["history spool", "target file", "alert rules file", "listening port", "tls certificate"],
 )
 async def test_a_start_that_fails_at_any_stage_leaves_no_task_socket_or_process(
     tmp_path: Path, fresh_pg_dsn: str, redis_url: str, stage: str
@@ -213,7 +216,7 @@ async def test_a_start_that_fails_at_any_stage_leaves_no_task_socket_or_process(
     targets = tmp_path / "targets.yaml"
     targets.write_text(TARGETS if stage != "target file" else "scrape_configs: [oops\n")
     rules = tmp_path / "rules.yaml"
-    rules.write_text("groups: [oops\n" if stage == "alert rules file" else "groups: []\n")
+    rules.write_text("[oops\n" if stage == "alert rules file" else "[]\n")
     if stage == "history spool":
         _break_spool(data_dir)
     occupied = socket.socket()
@@ -244,6 +247,38 @@ async def test_a_start_that_fails_at_any_stage_leaves_no_task_socket_or_process(
     assert tasks == before[0]
     assert connections <= before[1], "a connection of the failed start is still open"
     assert children == before[2]
+
+
+async def test_alerting_whose_engine_fails_to_start_says_why_and_closes_its_notifier(
+    tmp_path: Path, fresh_pg_dsn: str, redis_url: str
+) -> None:
+    """A rules file broken after the service started (read again when this member takes the lease): the
+    notifier already started is closed with the rest, and health says why alerting is off."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("[oops\n")
+    settings = Settings.model_validate(
+        {
+            "data_dir": str(tmp_path / "data"),
+            "targets": str(tmp_path / "targets.yaml"),
+            "postgres": {"dsn": fresh_pg_dsn},
+            "redis": {"url": redis_url},
+            "alerts": {"rules_file": str(rules)},
+        }
+    )
+    before = _leftovers()[0]
+    async with open_stores(settings) as stores, new_http_session() as session:
+        alerting = Alerting(stores, session, ScrapeService(settings.targets), settings)
+        alerting.start_soon()
+        deadline = time.monotonic() + 10
+        while alerting.health()["status"] == "waiting":
+            assert time.monotonic() < deadline, alerting.health()
+            await asyncio.sleep(0.05)
+        health = alerting.health()
+        assert health["status"] == "error" and "rules.yaml" in str(health["error"])
+        assert "notify-tick" in _leftovers()[0], "the notifier had started before the engine failed"
+        await alerting.close(5)
+    await asyncio.sleep(0)
+    assert _leftovers()[0] == before
 
 
 def test_a_failed_start_on_the_embedded_stores_stops_them(tmp_path: Path) -> None:

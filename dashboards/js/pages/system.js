@@ -210,10 +210,16 @@ export async function render(root) {
     }
   }
 
+  // Loads overlap (a filter changed while the last one, or the follow timer's, was in flight) and their
+  // answers may come back in any order: only the latest load's answer is shown.
+  let latestLoad = 0;
+
   async function loadLogs() {
     clearTimeout(timer);
+    const load = ++latestLoad;
     try {
       const page = await get("/api/monitoring/logs", filters.values());
+      if (load !== latestLoad) return;
       logStatus.textContent = t("logs.count", { shown: page.events.length, total: page.total });
       replace(
         logBox,
@@ -261,6 +267,7 @@ export async function render(root) {
         ),
       );
     } catch (err) {
+      if (load !== latestLoad) return;
       logStatus.textContent = t("common.loadFailed", { message: err.message });
     }
     if (filters.following()) timer = setTimeout(loadLogs, FOLLOW_MS);

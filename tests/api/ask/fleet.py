@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import asyncpg
 from aiohttp import web
+from redis import asyncio as aioredis
 
 from api.keys import STORES
 from collector.result import ScrapeResult, SeriesKey, TargetInfo
@@ -93,9 +95,16 @@ HOSTS = (
 BY_NAME = {host.name: host for host in HOSTS}
 
 
-def time_at(k: int) -> float:
-    """Unix seconds of scrape ``k``."""
-    return NOW_S - STEP_S * (SCRAPES - 1 - k)
+def time_at(k: int, now_s: float = NOW_S) -> float:
+    """Unix seconds of scrape ``k`` (the last one at ``now_s``)."""
+    return now_s - STEP_S * (SCRAPES - 1 - k)
+
+
+def status_of(host: Host) -> str:
+    """The host's live status after its last scrape, under the default thresholds."""
+    if host.down_after is not None:
+        return "down"
+    return "warning" if host.cpu >= 90 or host.memory >= 90 or host.disk >= 85 else "up"
 
 
 def samples(host: Host, k: int) -> list[tuple[SeriesKey, float]]:
@@ -137,10 +146,10 @@ def samples(host: Host, k: int) -> list[tuple[SeriesKey, float]]:
     return out
 
 
-def scrapes(host: Host) -> list[ScrapeResult]:
-    """The host's successful scrapes."""
+def scrapes(host: Host, now_s: float = NOW_S) -> list[ScrapeResult]:
+    """The host's successful scrapes (the last one at ``now_s``)."""
     last = SCRAPES if host.down_after is None else host.down_after
-    return [make_result(samples(host, k), time_at(k), host.target) for k in range(last)]
+    return [make_result(samples(host, k), time_at(k, now_s), host.target) for k in range(last)]
 
 
 ALERTS = (
@@ -152,21 +161,26 @@ ALERTS = (
 
 
 async def seed(app: web.Application) -> None:
-    """Write the fleet's history, live state and alerts into the application's stores."""
+    """Write the fleet's history, live state and alerts into the application's stores (at :data:`NOW_S`)."""
     stores = app[STORES]
     await stores.redis.flushdb()
-    await write_history(stores.pg, [result for host in HOSTS for result in scrapes(host)])
-    write = summarized(LiveWriter(stores.redis))
+    await seed_stores(stores.pg, stores.redis, NOW_S)
+
+
+async def seed_stores(pg: asyncpg.Pool, redis: aioredis.Redis, now_s: float) -> None:
+    """Write the fleet into these stores, its last scrape at ``now_s`` (a running service's clock is real)."""
+    await write_history(pg, [result for host in HOSTS for result in scrapes(host, now_s)])
+    write = summarized(LiveWriter(redis))
     for k in (SCRAPES - 2, SCRAPES - 1):
         batch = []
         for host in HOSTS:
             if host.down_after is None:
-                batch.append(make_result(samples(host, k), time_at(k), host.target))
+                batch.append(make_result(samples(host, k), time_at(k, now_s), host.target))
             else:
-                batch.append(failed_result(time_at(k), host.target, "connection refused"))
+                batch.append(failed_result(time_at(k, now_s), host.target, "connection refused"))
         await write(batch)
     for name, rule, title, severity, state, since, value in ALERTS:
-        await stores.pg.execute(
+        await pg.execute(
             """INSERT INTO alerts (server_id, type, title, message, severity, state, timestamp, started_at,
                                    value, resolved_at)
                VALUES ($1, $2, $3::text, $3::text, $4, $5, to_timestamp($6), to_timestamp($6), $7,
@@ -176,6 +190,6 @@ async def seed(app: web.Application) -> None:
             title,
             severity,
             state,
-            since,
+            since - NOW_S + now_s,
             value,
         )

@@ -13,7 +13,7 @@ import pytest
 
 from api.ask import AskAnswer, Table, ask
 from tests.api.ask.conftest import Seeded
-from tests.api.ask.fleet import ALERTS, BY_NAME, HOSTS, NOW_S, SCRAPES, Host, time_at
+from tests.api.ask.fleet import ALERTS, BY_NAME, HOSTS, NOW_S, SCRAPES, Host, status_of, time_at
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -30,12 +30,6 @@ def current(host: Host, metric: str) -> float:
         "network": host.rx_per_s + host.tx_per_s,
     }
     return values[metric]
-
-
-def status_of(host: Host) -> str:
-    if host.down_after is not None:
-        return "down"
-    return "warning" if host.cpu >= 90 or host.memory >= 90 or host.disk >= 85 else "up"
 
 
 def table(answer: AskAnswer, index: int = 0) -> Table:

@@ -23,7 +23,8 @@ COMPANION = "omdiff_scrape"
 """A series the staleness targets keep in every scrape; no query of the table selects it."""
 
 
-def _key(labels: dict[str, str]) -> SeriesKey:
+def series_key(labels: dict[str, str]) -> SeriesKey:
+    """The collector's key of a series: its name and its other labels, sorted."""
     return labels["__name__"], tuple(sorted((k, v) for k, v in labels.items() if k != "__name__"))
 
 
@@ -43,7 +44,7 @@ def _scrapes(target: TargetInfo, series: Sequence[Series]) -> list[ScrapeResult]
         for item in series:
             at = np.searchsorted(item.ts, t)
             if at < len(item.ts) and item.ts[at] == t and not is_stale(item.values[at : at + 1])[0]:
-                keys.append(_key(dict(item.labels)))
+                keys.append(series_key(dict(item.labels)))
                 values.append(float(item.values[at]))
         results.append(
             ScrapeResult(

@@ -7,7 +7,8 @@ import asyncio
 import pytest
 import redis.asyncio as aioredis
 
-from collector.cluster.lease import Lease
+from collector.cluster.lease import Lease, holder_of
+from collector.storage import keys
 
 
 @pytest.fixture
@@ -41,3 +42,23 @@ async def test_an_expired_holder_loses_the_lease_and_says_so(redis: aioredis.Red
 
 async def test_leases_of_different_names_are_independent(redis: aioredis.Redis) -> None:
     assert await Lease(redis, "a").claim() and await Lease(redis, "b").claim()
+
+
+async def test_the_lease_value_names_its_holder(redis: aioredis.Redis) -> None:
+    named, anonymous = Lease(redis, "named", holder="host-1:8080"), Lease(redis, "anonymous")
+    assert await named.claim() and await anonymous.claim()
+    named_token, anonymous_token = (
+        await redis.get(keys.lease("named")),
+        await redis.get(keys.lease("anonymous")),
+    )
+    assert isinstance(named_token, bytes) and isinstance(anonymous_token, bytes)
+    assert holder_of(named_token.decode()) == "host-1:8080"
+    assert holder_of(anonymous_token.decode()) is None
+
+
+@pytest.mark.parametrize(
+    ("token", "holder"),
+    [("a 0f0f", "a"), ("host one:80 0f0f", "host one:80"), ("0f0f", None), (" 0f0f", None)],
+)
+def test_holder_of_takes_everything_before_the_random_part(token: str, holder: str | None) -> None:
+    assert holder_of(token) == holder

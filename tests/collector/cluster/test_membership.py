@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 
 import pytest
@@ -46,6 +47,7 @@ async def test_members_see_each_other_and_a_clean_leave_at_once(redis: aioredis.
     listed = await read_members(redis)
     assert [(m["member"], m["targets"]) for m in listed] == [("a", 1), ("bb", 2)]
     assert all(isinstance(m["pid"], int) and isinstance(m["started_at"], float) for m in listed)
+    assert {(m["host"], m["ttl_s"]) for m in listed} == {(socket.gethostname(), 0.3)}
     await b.close()
     await eventually(lambda: a.members == {"a"})
     await a.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from collector.cluster.ownership import Ownership, owners, weight
+from collector.cluster.ownership import Ownership, owners, tally, weight
 
 TARGETS = [f"{i:016x}" for i in range(3000)]
 MEMBERS = frozenset({"c1", "c2", "c3"})
@@ -67,3 +67,20 @@ def test_a_member_alone_or_unknown_to_the_others_owns_everything(
 def test_weight_depends_on_both_member_and_target() -> None:
     assert weight("a", "t") == weight("a", "t")
     assert len({weight("a", "t"), weight("b", "t"), weight("a", "u")}) == 3
+
+
+@pytest.mark.parametrize(
+    ("members", "replicas", "owned", "unowned"),
+    [
+        (frozenset(), 1, 0, len(TARGETS)),
+        (MEMBERS, 1, len(TARGETS), 0),
+        (MEMBERS, 2, 2 * len(TARGETS), 0),
+        (frozenset({"solo"}), 2, len(TARGETS), 0),
+    ],
+)
+def test_tally_counts_every_owner_of_every_target(
+    members: frozenset[str], replicas: int, owned: int, unowned: int
+) -> None:
+    counted = tally(TARGETS, members, replicas)
+    assert set(counted.shares) == members
+    assert (sum(counted.shares.values()), counted.unowned) == (owned, unowned)

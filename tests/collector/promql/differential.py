@@ -18,7 +18,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,7 +108,11 @@ def stale_series() -> list[Series]:
     ]
 
 
-def _openmetrics(series: list[Series]) -> str:
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _openmetrics(series: Sequence[Series]) -> str:
     lines = []
     names: dict[str, list[Series]] = {}
     for item in series:
@@ -116,7 +120,9 @@ def _openmetrics(series: list[Series]) -> str:
     for name, members in names.items():
         lines.append(f"# TYPE {name} unknown")
         for item in members:
-            labels = ",".join(f'{k}="{v}"' for k, v in sorted(item.labels.items()) if k != "__name__")
+            labels = ",".join(
+                f'{k}="{_escape(v)}"' for k, v in sorted(item.labels.items()) if k != "__name__"
+            )
             for t, v in zip(item.ts.tolist(), item.values.tolist(), strict=True):
                 value = (
                     "NaN"
@@ -142,7 +148,7 @@ def _field(number: int, payload: bytes) -> bytes:
     return _varint(number << 3 | 2) + _varint(len(payload)) + payload
 
 
-def _write_request(series: list[Series]) -> bytes:
+def _write_request(series: Sequence[Series]) -> bytes:
     """A remote-write WriteRequest, protobuf encoded by hand (labels, then samples)."""
     body = bytearray()
     for item in series:
@@ -171,29 +177,40 @@ def _snappy_literal(data: bytes) -> bytes:
 
 
 class Oracle:
-    """A Prometheus on 127.0.0.1 holding the dataset; stop() ends it."""
+    """A Prometheus on 127.0.0.1 holding the dataset (or ``loaded``, then ``marked``); stop() ends it.
 
-    def __init__(self, workdir: Path) -> None:
+    With nothing ``loaded`` it starts on what ``workdir`` holds, with ``config`` (say, scrape jobs).
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        loaded: Sequence[Series] | None = None,
+        marked: Sequence[Series] = (),
+        config: str = "global:\n  evaluation_interval: 1m\n",
+    ) -> None:
         prometheus, promtool = shutil.which("prometheus"), shutil.which("promtool")
         if prometheus is None or promtool is None:
             raise FileNotFoundError("prometheus and promtool (Debian package 'prometheus') are needed")
         data = workdir / "data"
-        source = workdir / "samples.om"
-        source.write_text(_openmetrics(dataset()))
-        subprocess.run(
-            [promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(data)],
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
-        config = workdir / "prometheus.yml"
-        config.write_text("global:\n  evaluation_interval: 1m\n")
+        series = dataset() if loaded is None else loaded
+        if series:
+            source = workdir / "samples.om"
+            source.write_text(_openmetrics(series))
+            subprocess.run(
+                [promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(data)],
+                check=True,
+                capture_output=True,
+                timeout=300,
+            )
+        config_file = workdir / "prometheus.yml"
+        config_file.write_text(config)
         self.port = free_port()
-        self.log = (workdir / "prometheus.log").open("wb")
+        self.log = (workdir / "prometheus.log").open("ab")
         self.process = subprocess.Popen(
             [
                 prometheus,
-                f"--config.file={config}",
+                f"--config.file={config_file}",
                 f"--storage.tsdb.path={data}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
                 "--storage.tsdb.retention.time=100y",
@@ -205,13 +222,20 @@ class Oracle:
         try:
             wait_port(self.port, 60)
             self._wait_ready()
-            self._remote_write(stale_series())
+            stale = stale_series() if loaded is None else list(marked)
+            if stale:
+                self._remote_write(stale)
         except BaseException:
             self.stop()
             raise
 
+    @property
+    def url(self) -> str:
+        """Its base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
     def _url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return self.url + path
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + 60
@@ -225,7 +249,7 @@ class Oracle:
             time.sleep(0.2)
         raise TimeoutError("prometheus did not become ready")
 
-    def _remote_write(self, series: list[Series]) -> None:
+    def _remote_write(self, series: Sequence[Series]) -> None:
         request = urllib.request.Request(
             self._url("/api/v1/write"),
             data=_snappy_literal(_write_request(series)),

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import gc
 import gzip
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -22,7 +23,13 @@ from collector.discovery import build_target
 from collector.queue import ResultQueue
 from collector.result import ScrapeResult
 from collector.scrape.fetch import new_session
-from collector.scrape.loop import OFFLOAD_BYTES, SYNTHETIC_NAMES, ScrapeLoop, series_set_id
+from collector.scrape.loop import (
+    FIRST_PARSE_THREAD_LINES,
+    OFFLOAD_BYTES,
+    SYNTHETIC_NAMES,
+    ScrapeLoop,
+    series_set_id,
+)
 from collector.scrape.metrics import ScrapeMetrics
 from collector.scrape.spec import fetch_spec
 
@@ -432,3 +439,35 @@ async def test_large_pages_are_read_off_the_event_loop_with_the_same_results(
     # more without a turn) rarely, and only for causes of its own (a busy machine).
     stalled_s = sum(lag for lag in lags if lag >= 0.1)
     assert stalled_s < 0.25 * elapsed_s, (stalled_s, elapsed_s)
+
+
+async def test_a_first_parse_of_a_page_over_a_few_hundred_lines_runs_off_the_event_loop(
+    make_loop: LoopFactory, target: tuple[Target, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[str] = []
+    read_page = ScrapeLoop._read_page
+
+    def recorded(self: ScrapeLoop, *args: object) -> object:
+        threads.append(threading.current_thread().name)
+        return read_page(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ScrapeLoop, "_read_page", recorded)
+    lines = [
+        f'node_filesystem_free_bytes{{mountpoint="/m{i}"}} {i}' for i in range(FIRST_PARSE_THREAD_LINES + 1)
+    ]
+    target[0].page = ("\n".join(lines) + "\n").encode()
+    loop, _ = await make_loop()
+    first = await loop.scrape()
+    # A new series makes the page's shape new, so the second scrape parses it again: now on the loop.
+    target[0].page += b'node_filesystem_free_bytes{mountpoint="/new"} 1\n'
+    second = await loop.scrape()
+    assert first is not None and second is not None and first.up and second.up
+    assert len(second.series) == len(first.series) + 1
+    main = threading.current_thread().name
+    assert threads[0] != main and threads[0].startswith("scrape-large-page"), threads
+    assert threads[1:] == [main]
+
+    small, _ = await make_loop()
+    target[0].page = PAGE.encode()
+    assert (await small.scrape()) is not None
+    assert threads[-1] == main, "a short page's first parse stays on the loop"

@@ -50,8 +50,10 @@ async def test_a_healthy_database_gets_batches_directly(fresh_pg_dsn: str, tmp_p
         assert await pool.fetchval("SELECT count(*) FROM server_stats") == 15
 
 
-async def test_postgres_down_for_several_batches_then_back_loses_no_sample(tmp_path: Path) -> None:
-    pgdata = tmp_path / "pg"
+async def test_postgres_down_for_several_batches_then_back_loses_no_sample(
+    tmp_path: Path, pg_data_dir: Path
+) -> None:
+    pgdata = pg_data_dir
     server = pgserver.get_server(pgdata, cleanup_mode="stop")
     dsn = server.get_uri()
     try:

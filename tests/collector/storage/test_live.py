@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -16,9 +17,9 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from collector.result import ScrapeResult
-from collector.storage import keys
+from collector.storage import keys, live
 from collector.storage.errors import StoreUnavailable
-from collector.storage.live import LiveWriter
+from collector.storage.live import THREAD_ENCODE_SETS, LiveWriter
 from collector.storage.live_codec import decode_latest, decode_series_set
 from collector.storage.redis_cluster import new_client
 from collector.summary import ServerSummary, Summarizer, Thresholds
@@ -381,3 +382,37 @@ async def test_redis_stopped_mid_run_raises_store_unavailable_then_recovers(tmp_
 def test_writer_rejects_a_non_positive_window() -> None:
     with pytest.raises(ValueError, match="window_s"):
         LiveWriter(aioredis.Redis(), window_s=0)
+
+
+async def test_a_batch_of_many_new_series_sets_is_encoded_off_the_loop_and_stored_whole(
+    redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[str] = []
+    encode_sets = live._encode_sets
+
+    def recorded(sets: dict[str, tuple[tuple[str, tuple[tuple[str, str], ...]], ...]]) -> dict[str, bytes]:
+        threads.append(threading.current_thread().name)
+        return encode_sets(sets)
+
+    monkeypatch.setattr(live, "_encode_sets", recorded)
+    writer = summarized(LiveWriter(redis))
+
+    def batch(count: int, time_s: float) -> list[ScrapeResult]:
+        targets = [make_target(f"host-{i}:9100") for i in range(count)]
+        return [
+            make_result(
+                [(("node_load1", (("host", f"h{i}"), ("n", str(n)))), 1.0) for n in range(3)], time_s, t
+            )
+            for i, t in enumerate(targets)
+        ]
+
+    first_wave = batch(THREAD_ENCODE_SETS + 1, T0)
+    await writer(first_wave)
+    assert len(threads) == 1 and threads[0] != threading.current_thread().name
+    for result in first_wave:
+        raw_set = await redis.get(keys.series_set(result.series_set_id))
+        assert isinstance(raw_set, bytes) and decode_series_set(raw_set) == result.series
+    await writer(batch(THREAD_ENCODE_SETS + 1, T0 + 15))
+    assert len(threads) == 1, "sets already written are not encoded again"
+    await summarized(LiveWriter(redis))(batch(THREAD_ENCODE_SETS, T0 + 30))
+    assert len(threads) == 1, "a few new sets are encoded on the loop"
