@@ -102,7 +102,7 @@ class MetadataParams(QueryModel):
     model_config = ConfigDict(extra="allow")
 
     metric: str | None = Field(None, description="only this metric")
-    limit: int | None = Field(None, description="at most this many metrics (negative: no limit)")
+    limit: int | None = Field(None, description="at most this many metrics (0: none, negative: no limit)")
     limit_per_metric: int | None = Field(
         None, description="at most this many entries per metric (0 or negative: no limit)"
     )
