@@ -125,6 +125,8 @@ async def test_limits_follow_prometheus(
         ("/api/v1/metadata", {"limit": "x"}, "limit must be a number"),
         ("/api/v1/metadata", {"limit": "1.5"}, "limit must be a number"),
         ("/api/v1/metadata", {"limit_per_metric": "few"}, "limit_per_metric must be a number"),
+        ("/api/v1/metadata", {"limit": "9223372036854775808"}, "limit must be a number"),
+        ("/api/v1/metadata", {"limit": "1_000"}, "limit must be a number"),
         ("/api/v1/targets/metadata", {"limit": " 1"}, "limit must be a number"),
     ],
 )
