@@ -30,6 +30,8 @@ from collector.summary import ServerSummary
 log = structlog.get_logger(__name__)
 
 _API_TYPES = {"untyped": "unknown"}
+_REFUSED = (asyncpg.DataError, asyncpg.ProgramLimitExceededError)
+"""Errors about the data itself: writing the same rows again cannot succeed."""
 
 
 @dataclass(frozen=True)
@@ -43,9 +45,10 @@ class MetadataRecorderOptions:
 
 
 def families_of(metadata: FamilyMetadata) -> dict[str, Entry]:
-    """A page's metadata as stored: (type, help, unit) by family name, types in the API's words."""
+    """A page's metadata as stored: (type, help, unit) by family name, types in the API's words, without
+    the NUL characters a PostgreSQL text cannot hold."""
     return {
-        name: (_API_TYPES.get(type_, type_), help_, unit)
+        name: (_API_TYPES.get(type_, type_), help_.replace("\x00", ""), unit)
         for name, (_, type_, help_, unit) in metadata.items()
     }
 
@@ -104,7 +107,22 @@ class MetadataRecorder(QueuedWriter):
                 break
             batch.append(update)
             entries += len(update.families)
-        await replace_metadata(self._pool, batch)
+        try:
+            await replace_metadata(self._pool, batch)
+        except _REFUSED:
+            # What PostgreSQL refuses (a family name too long for its index, say) would be refused again on
+            # every retry: write the servers one by one, and drop the page it refuses until the page changes.
+            for update in batch:
+                try:
+                    await replace_metadata(self._pool, [update])
+                except _REFUSED as exc:
+                    target = update.target
+                    log.error(
+                        "metric metadata refused by PostgreSQL, dropped until the page changes",
+                        job=target.job,
+                        instance=target.instance,
+                        error=str(exc),
+                    )
         for update in batch:
             server_id = update.target.server_id
             self._written[server_id] = _digest(update)

@@ -3,6 +3,7 @@ database, types in the API's words, failures and pushes ignored, the writing tas
 
 from __future__ import annotations
 
+import secrets
 import uuid
 
 import asyncpg
@@ -103,3 +104,28 @@ async def test_only_the_latest_page_of_a_server_waits_and_the_task_writes_it(
         assert recorder.pending == 0
     finally:
         await recorder.close(timeout_s=1)
+
+
+async def test_a_page_postgresql_refuses_is_dropped_and_the_others_are_written(
+    pool: asyncpg.Pool, target: TargetInfo
+) -> None:
+    other = TargetInfo(
+        target.identity + "-b",
+        server_id_for(target.job, "b:9100"),
+        target.job,
+        "b:9100",
+        (("instance", "b:9100"), ("job", target.job)),
+        "http://b:9100/metrics",
+        15,
+        10,
+    )
+    # Longer than a PostgreSQL index entry may be, even compressed.
+    too_long = "m" + secrets.token_hex(6000)
+    recorder = MetadataRecorder(pool)
+    recorder.observe(
+        [result(target, page(**{too_long: "Long."})), result(other, page(load="Nul\x00 in help."))], {}
+    )
+    await recorder.flush()
+    assert await stored(pool, target) == {}
+    assert await stored(pool, other) == {"load": [("gauge", "Nul in help.", "")]}
+    assert recorder.pending == 0
