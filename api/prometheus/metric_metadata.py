@@ -37,7 +37,7 @@ from collector.storage.metric_metadata import read_metadata, read_target_metadat
 routes = ApiRoutes()
 
 _READ = {"tag": "prometheus", "role": "viewer", "error_body": PrometheusError, "errors": READ_ERRORS}
-_GO_INT = re.compile(r"[+-]?[0-9]+")
+_GO_INT = re.compile(r"([+-]?)([0-9]+)")
 _INT64_MAX = (1 << 63) - 1
 
 
@@ -46,9 +46,15 @@ def number(form: Form, name: str) -> int:
     text = form.get(name)
     if text == "":
         return -1
-    if not _GO_INT.fullmatch(text) or not -_INT64_MAX - 1 <= int(text) <= _INT64_MAX:
+    match = _GO_INT.fullmatch(text)
+    # Leading zeros are dropped before converting: a long string of them is a number to Go.
+    digits = match.group(2).lstrip("0") if match else ""
+    if match is None or len(digits) > 19:
         raise BadDataError(f"{name} must be a number")
-    return int(text)
+    value = int(digits or "0") * (-1 if match.group(1) == "-" else 1)
+    if not -_INT64_MAX - 1 <= value <= _INT64_MAX:
+        raise BadDataError(f"{name} must be a number")
+    return value
 
 
 def target_matchers(text: str) -> list[Matcher]:

@@ -103,6 +103,8 @@ async def test_a_viewer_sees_only_the_metadata_of_its_servers(
         ({"limit_per_metric": "0"}, {"load": 1, "requests": 2, "uptime": 1}),
         ({"limit_per_metric": "-3"}, {"load": 1, "requests": 2, "uptime": 1}),
         ({"limit": "1", "limit_per_metric": "1"}, {"load": 1}),
+        ({"limit": "0" * 5000 + "1"}, {"load": 1}),
+        ({"limit": "-9223372036854775808"}, {"load": 1, "requests": 2, "uptime": 1}),
         ({"metric": "absent"}, {}),
     ],
 )
@@ -127,6 +129,7 @@ async def test_limits_follow_prometheus(
         ("/api/v1/metadata", {"limit_per_metric": "few"}, "limit_per_metric must be a number"),
         ("/api/v1/metadata", {"limit": "9223372036854775808"}, "limit must be a number"),
         ("/api/v1/metadata", {"limit": "1_000"}, "limit must be a number"),
+        ("/api/v1/metadata", {"limit": "9" * 5000}, "limit must be a number"),
         ("/api/v1/targets/metadata", {"limit": " 1"}, "limit must be a number"),
     ],
 )
