@@ -7,7 +7,7 @@ import asyncio
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
@@ -42,8 +42,11 @@ def target_file(addresses: dict[str, str]) -> str:
 
 
 @contextmanager
-def exporter_processes() -> Iterator[dict[str, str]]:
-    """Our exporter and, where Debian's package is installed, node_exporter; job name to address."""
+def exporter_processes(
+    node_job: str = "node_exporter", node_args: Sequence[str] = ()
+) -> Iterator[dict[str, str]]:
+    """Our exporter (job ``openmanager``) and, where Debian's package is installed, node_exporter (job
+    ``node_job``, started with ``node_args`` too); job name to address."""
     ours, theirs = free_port(), free_port()
     commands = {
         "openmanager": [
@@ -52,10 +55,10 @@ def exporter_processes() -> Iterator[dict[str, str]]:
             f"127.0.0.1:{ours}",
         ]
     }
+    addresses = {"openmanager": f"127.0.0.1:{ours}"}
     if NODE_EXPORTER:
-        commands["node_exporter"] = [NODE_EXPORTER, f"--web.listen-address=127.0.0.1:{theirs}"]
-    addresses = {"openmanager": f"127.0.0.1:{ours}", "node_exporter": f"127.0.0.1:{theirs}"}
-    addresses = {job: addresses[job] for job in commands}
+        commands[node_job] = [NODE_EXPORTER, f"--web.listen-address=127.0.0.1:{theirs}", *node_args]
+        addresses[node_job] = f"127.0.0.1:{theirs}"
     procs = [
         subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for argv in commands.values()
