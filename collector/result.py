@@ -9,12 +9,15 @@ itself only when it changes.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 Labels = tuple[tuple[str, str], ...]
 """Label pairs sorted by name; the metric name is not among them."""
 SeriesKey = tuple[str, Labels]
 """A series: its metric name and its final labels (target labels included)."""
+FamilyMetadata = Mapping[str, tuple[str, str, str, str]]
+"""A page's metric families by name, each as (name, type, help, unit): what HELP, TYPE and UNIT said."""
 
 _SERVER_NAMESPACE = uuid.UUID("5f0c1f4e-7a53-4d0b-9a3e-0f6d6f70656e")
 
@@ -65,6 +68,9 @@ class ScrapeResult:
     """Series present in the previous scrape and gone now: they get a staleness marker."""
     samples_scraped: int = 0
     series_added: int = 0
+    metadata: FamilyMetadata | None = None
+    """The page's metric metadata on a successful scrape (the same object while it is unchanged, so a
+    consumer can tell a change by identity); None when the result says nothing of it (a failure, a push)."""
 
     @property
     def up(self) -> bool:

@@ -48,6 +48,7 @@ from collector.storage.connections import Stores
 from collector.storage.history_writer import HistoryWriter, WriterConfig
 from collector.storage.live import LiveWriter
 from collector.storage.maintenance import run_maintenance
+from collector.storage.metadata_recorder import MetadataRecorder
 from collector.storage.pipeline import StoragePipeline
 from collector.storage.scrape_events import ScrapeEventLog
 from collector.storage.servers import registered_targets
@@ -185,6 +186,9 @@ def build_service(settings: Settings, *, role: Role = "run") -> web.Application:
                 scrape_events = ScrapeEventLog(stores.pg)
                 scrape_events.start()
                 stack.push_async_callback(lambda: scrape_events.close(budget.remaining_s()))
+                metadata = MetadataRecorder(stores.pg)
+                metadata.start()
+                stack.push_async_callback(lambda: metadata.close(budget.remaining_s()))
                 alerting = Alerting(stores, session, collector, settings)
                 stack.push_async_callback(lambda: alerting.close(budget.remaining_s()))
                 # The alert engine runs on the lease holder only; the other members relay their waves to it.
@@ -195,7 +199,7 @@ def build_service(settings: Settings, *, role: Role = "run") -> web.Application:
                     collector.queue,
                     LiveWriter(stores.redis),
                     history,
-                    observers=[relay.observe, scrape_events.observe],
+                    observers=[relay.observe, scrape_events.observe, metadata.observe],
                 )
                 stack.push_async_callback(lambda: pipeline.close(budget.remaining_s()))
                 await pipeline.start()

@@ -1,4 +1,4 @@
-"""``/api/v1/series``, ``/api/v1/labels``, ``/api/v1/label/<name>/values`` and ``/api/v1/metadata``.
+"""``/api/v1/series``, ``/api/v1/labels`` and ``/api/v1/label/<name>/values``.
 
 What series exist, read from the series index of the history (:mod:`collector.storage.series_index`): with
 ``start``/``end``, only series a scrape in that range held; with ``match[]``, only series some selector
@@ -18,14 +18,12 @@ from api.prometheus.context import history_errors
 from api.prometheus.models import (
     READ_ERRORS,
     LabelsParams,
-    MetadataParams,
-    MetadataResponse,
     NamesResponse,
     PrometheusError,
     SeriesParams,
     SeriesResponse,
 )
-from api.prometheus.params import Form, invalid, label_name, limit_param, read_form, selectors, time_param
+from api.prometheus.params import Form, label_name, limit_param, read_form, selectors, time_param
 from api.prometheus.render import success_of
 from collector.promql.types import label_key
 from collector.storage import series_index
@@ -120,23 +118,3 @@ async def label_values(request: web.Request) -> web.Response:
             request.app[STORES].pg, name, matcher_sets, servers=await allowed_servers(request), window=window
         )
     return success_of(*_cut(values, limit))
-
-
-@routes.get(
-    paths.METADATA,
-    summary="Metric metadata (Prometheus API)",
-    form=MetadataParams,
-    response=MetadataResponse,
-    **_READ,
-)
-async def metadata(request: web.Request) -> web.Response:
-    """HELP, TYPE and UNIT per metric: an empty object, since the collector keeps no metric metadata.
-
-    Prometheus answers the same for metrics it holds no metadata of; Grafana then shows no help text.
-    """
-    form = await read_form(request)
-    for name in ("limit", "limit_per_metric"):
-        text = form.get(name)
-        if text and not text.lstrip("-").isdigit():
-            raise invalid(name, f'cannot parse "{text}" to a valid integer')
-    return success_of({})

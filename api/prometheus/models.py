@@ -102,8 +102,22 @@ class MetadataParams(QueryModel):
     model_config = ConfigDict(extra="allow")
 
     metric: str | None = Field(None, description="only this metric")
-    limit: int | None = Field(None, ge=0, description="at most this many metrics")
-    limit_per_metric: int | None = Field(None, ge=0, description="at most this many entries per metric")
+    limit: int | None = Field(None, description="at most this many metrics (0: none, negative: no limit)")
+    limit_per_metric: int | None = Field(
+        None, description="at most this many entries per metric (0 or negative: no limit)"
+    )
+
+
+class TargetMetadataParams(QueryModel):
+    """Parameters of a per-target metadata lookup."""
+
+    model_config = ConfigDict(extra="allow")
+
+    match_target: str | None = Field(None, description='a label selector of targets, e.g. {job="node"}')
+    metric: str | None = Field(None, description="only this metric (the answer then names no metric)")
+    limit: int | None = Field(
+        None, description="stop adding targets' entries once this many are listed (negative: no limit)"
+    )
 
 
 class TargetsParams(QueryModel):
@@ -194,6 +208,19 @@ class MetadataResponse(_Envelope):
     """Metadata per metric name."""
 
     data: dict[str, list[MetricMetadata]]
+
+
+class TargetMetricMetadata(MetricMetadata):
+    """What one target's HELP, TYPE and UNIT lines said of one metric."""
+
+    target: dict[str, str]
+    metric: str | None = None
+
+
+class TargetMetadataResponse(_Envelope):
+    """Metadata per target and metric."""
+
+    data: list[TargetMetricMetadata]
 
 
 class BuildInfo(BaseModel):

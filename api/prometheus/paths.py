@@ -14,6 +14,7 @@ LABEL_VALUES: Final = "/api/v1/label/{name}/values"
 METADATA: Final = "/api/v1/metadata"
 BUILDINFO: Final = "/api/v1/status/buildinfo"
 TARGETS: Final = "/api/v1/targets"
+TARGETS_METADATA: Final = "/api/v1/targets/metadata"
 RULES: Final = "/api/v1/rules"
 ALERTS: Final = "/api/v1/alerts"
 FEDERATE: Final = "/federate"
@@ -32,6 +33,7 @@ _FIXED: Final = frozenset(
         METADATA,
         BUILDINFO,
         TARGETS,
+        TARGETS_METADATA,
         RULES,
         ALERTS,
         FEDERATE,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from api.keys import SETTINGS
-from api.prometheus import federate, metadata, query, rules, status, targets
+from api.prometheus import federate, metadata, metric_metadata, query, rules, status, targets
 from api.prometheus.context import ENGINE, engine_settings
 from collector.promql import Engine
 
@@ -20,6 +20,7 @@ def setup_prometheus(app: web.Application) -> None:
     for table in (
         query.routes,
         metadata.routes,
+        metric_metadata.routes,
         status.routes,
         targets.routes,
         rules.routes,

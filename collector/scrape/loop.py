@@ -39,7 +39,7 @@ from collector.config.relabel_actions import relabel
 from collector.config.scrape_job import ScrapeJob
 from collector.discovery import Target
 from collector.queue import ResultQueue
-from collector.result import Labels, ScrapeResult, SeriesKey, TargetInfo, server_id_for
+from collector.result import FamilyMetadata, Labels, ScrapeResult, SeriesKey, TargetInfo, server_id_for
 from collector.scrape.fetch import FetchedPage, FetchError, FetchSpec, fetch
 from collector.scrape.metrics import ScrapeMetrics
 from collector.scrape.parser import (
@@ -156,6 +156,9 @@ class ScrapeLoop:
         self._shape: PageShape | None = None
         self._kept: Callable[[list[float]], tuple[float, ...]] | None = None
         self._current: list[SeriesKey] = []
+        # The metadata of the last page parsed: the parse cache's own object, replaced only when the
+        # metadata changes, so the page's fast path and steady pages hand storage the same object.
+        self._metadata: FamilyMetadata = {}
         self._log = log.bind(job=job.job_name, target=target.url)
 
     @property
@@ -252,6 +255,7 @@ class ScrapeLoop:
             stale=stale,
             samples_scraped=scraped,
             series_added=added,
+            metadata=self._metadata,
         )
         self._record(result)
         return result
@@ -263,6 +267,7 @@ class ScrapeLoop:
         series added, series gone stale. Only this target's state is touched (and only one scrape of a
         target runs at a time), so a worker thread may run it."""
         parsed = parse(page.body, page.content_type, self._parse_cache, parse_limit)
+        self._metadata = self._parse_cache.metadata
         values, timestamps, scraped = self._process(parsed.samples)
         added, stale = self._diff(self._current)
         if timestamps is None and not parsed.exemplars:

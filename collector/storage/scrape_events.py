@@ -13,8 +13,6 @@ capped backoff, so the log never holds up scraping or storage.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,9 +21,10 @@ from datetime import UTC, datetime
 import asyncpg
 import structlog
 
-from collector.backoff import Backoff, retry
+from collector.backoff import Backoff
 from collector.result import ScrapeResult
 from collector.storage.events import PendingEvent, record_events
+from collector.storage.queued_writer import QueuedWriter
 from collector.summary import ServerSummary
 
 log = structlog.get_logger(__name__)
@@ -54,17 +53,17 @@ def _instant(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
-class ScrapeEventLog:
+class ScrapeEventLog(QueuedWriter):
     """Turns changes of targets' health into event-log rows; see the module docstring."""
 
     def __init__(self, pool: asyncpg.Pool, options: ScrapeEventOptions | None = None) -> None:
-        self._pool = pool
         self._options = options or ScrapeEventOptions()
+        super().__init__(
+            "scrape-events", Backoff(self._options.retry_initial_s, self._options.retry_max_s), _unavailable
+        )
+        self._pool = pool
         self._seen: dict[str, _Seen] = {}
         self._pending: deque[PendingEvent] = deque()
-        self._ready = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._backoff = Backoff(self._options.retry_initial_s, self._options.retry_max_s)
         self.dropped = 0
         """Events dropped because the queue was full while PostgreSQL was away."""
 
@@ -89,35 +88,10 @@ class ScrapeEventLog:
             self._pending.popleft()
             self.dropped += 1
         self._pending.append(event)
-        self._ready.set()
+        self._wake()
 
-    def start(self) -> None:
-        """Start the writing task."""
-        self._task = asyncio.create_task(self._run(), name="scrape-events")
-
-    async def close(self, timeout_s: float = 5.0) -> None:
-        """Write what is queued, within ``timeout_s``, then stop."""
-        if self._task is None:
-            return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        with contextlib.suppress(TimeoutError, OSError, asyncpg.PostgresError):
-            async with asyncio.timeout(timeout_s):
-                while self._pending:
-                    await self._write_some()
-
-    async def _run(self) -> None:
-        while True:
-            if not self._pending:
-                self._ready.clear()
-                await self._ready.wait()
-            await retry(
-                self._write_some,
-                self._backoff,
-                transient=(OSError, asyncpg.PostgresError, asyncpg.InterfaceError),
-                on_retry=_unavailable,
-            )
+    def _has_pending(self) -> bool:
+        return bool(self._pending)
 
     async def _write_some(self) -> None:
         batch = [self._pending[i] for i in range(min(len(self._pending), self._options.batch_max))]

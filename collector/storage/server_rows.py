@@ -61,4 +61,11 @@ async def ensure_server_rows(conn: Connection, targets: Sequence[TargetRow]) -> 
         [t.instance for t in targets],
         [json.dumps(dict(t.labels)) for t in targets],
     )
-    return {row["id"] for row in rows}
+    linked = {row["id"] for row in rows}
+    missing = [t.server_id for t in targets if t.server_id not in linked]
+    if missing:
+        # A row another transaction made while this statement ran: the insert waited for it and skipped,
+        # but the statement's snapshot predates it. A new statement sees it.
+        again = await conn.fetch("SELECT id FROM servers WHERE id = ANY($1::uuid[])", missing)
+        linked.update(row["id"] for row in again)
+    return linked

@@ -195,6 +195,7 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ),
     # Monitoring: viewers see their servers; the stores' internals are for operators.
     ("GET", "/api/monitoring/servers"): Rule("viewer"),
+    ("GET", "/api/cluster"): Rule("viewer"),
     ("POST", "/api/monitoring/servers"): Rule("viewer"),
     ("GET", "/api/monitoring/performance"): Rule(
         "viewer", without_grant=403, query=lambda w, c: on_server(w, c) | {"metric": "cpu"}
@@ -252,6 +253,7 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/metadata"): Rule("viewer"),
     ("GET", "/api/v1/status/buildinfo"): Rule("viewer"),
     ("GET", "/api/v1/targets"): Rule("viewer"),
+    ("GET", "/api/v1/targets/metadata"): Rule("viewer"),
     ("GET", "/api/v1/rules"): Rule("viewer"),
     ("GET", "/api/v1/alerts"): Rule("viewer"),
     ("GET", "/federate"): Rule("viewer", query=lambda *_: {"match[]": "up"}),

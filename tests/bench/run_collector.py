@@ -27,6 +27,7 @@ from collector.queue import ResultQueue
 from collector.runtime import ScrapeService
 from collector.storage.history_writer import HistoryWriter, WriterConfig
 from collector.storage.live import LiveWriter
+from collector.storage.metadata_recorder import MetadataRecorder
 from collector.storage.migrate import migrate
 from collector.storage.pipeline import StoragePipeline
 
@@ -66,7 +67,10 @@ async def _pipeline(collector: ScrapeService, work: Path) -> AsyncIterator[None]
         async with pool.acquire() as conn:
             await migrate(conn)
         history = HistoryWriter(pool, WriterConfig(spool_dir=work / "spool"))
-        pipeline = StoragePipeline(collector.queue, LiveWriter(redis), history)
+        # The service's metadata recorder too: its per-wave cost is part of the write path.
+        metadata = MetadataRecorder(pool)
+        metadata.start()
+        pipeline = StoragePipeline(collector.queue, LiveWriter(redis), history, observers=[metadata.observe])
         await pipeline.start()
         pipeline.register(collector.metrics.registry)
         (work / "store-pids").write_text(
@@ -76,6 +80,7 @@ async def _pipeline(collector: ScrapeService, work: Path) -> AsyncIterator[None]
             yield
         finally:
             await pipeline.close(10)
+            await metadata.close(5)
     finally:
         await pool.close()
         await redis.flushdb()

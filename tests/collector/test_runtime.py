@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
-import sys
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -17,49 +14,14 @@ from aiohttp.test_utils import TestServer
 from collector.result import ScrapeResult
 from collector.runtime import ScrapeService, ScrapeServiceOptions
 from collector.storage.servers import RegisteredServer
-from tests.ports import free_port, wait_port
-
-NODE_EXPORTER = shutil.which("prometheus-node-exporter")
+from tests.peers import NODE_EXPORTER, exporter_processes, target_file
 
 
 @pytest.fixture
 def exporters() -> Iterator[dict[str, str]]:
     """Our exporter and, where Debian's package is installed, node_exporter; job name to address."""
-    procs = []
-    addresses = {}
-    ours = free_port()
-    procs.append(
-        subprocess.Popen(
-            [str(Path(sys.executable).parent / "openmanager-exporter"), "--listen", f"127.0.0.1:{ours}"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-    )
-    addresses["openmanager"] = f"127.0.0.1:{ours}"
-    if NODE_EXPORTER:
-        theirs = free_port()
-        procs.append(
-            subprocess.Popen(
-                [NODE_EXPORTER, f"--web.listen-address=127.0.0.1:{theirs}"],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        addresses["node_exporter"] = f"127.0.0.1:{theirs}"
-    for address in addresses.values():
-        wait_port(int(address.rsplit(":", 1)[1]))
-    yield addresses
-    for proc in procs:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-def _targets(addresses: dict[str, str]) -> str:
-    jobs = "".join(
-        f"  - job_name: {job}\n    static_configs:\n      - targets: ['{address}']\n"
-        for job, address in addresses.items()
-    )
-    return f"global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n{jobs}"
+    with exporter_processes() as addresses:
+        yield addresses
 
 
 async def _results_by_job(collector: ScrapeService, wait_s: float) -> dict[str, list[ScrapeResult]]:
@@ -75,7 +37,7 @@ async def test_collector_scrapes_node_exporter_and_ours(exporters: dict[str, str
     if not NODE_EXPORTER:
         pytest.skip("Debian's prometheus-node-exporter is not installed (./dev test installs it)")
     path = tmp_path / "targets.yaml"
-    path.write_text(_targets(exporters))
+    path.write_text(target_file(exporters))
     collector = ScrapeService(path)
     await collector.start()
     try:
@@ -98,11 +60,11 @@ async def test_changed_target_file_is_reloaded_and_a_broken_one_is_ignored(
 ) -> None:
     path = tmp_path / "targets.yaml"
     only_ours = {"openmanager": exporters["openmanager"]}
-    path.write_text(_targets({"other": "127.0.0.1:1"}))
+    path.write_text(target_file({"other": "127.0.0.1:1"}))
     collector = ScrapeService(path, ScrapeServiceOptions(watch_interval_s=0.2))
     await collector.start()
     try:
-        path.write_text(_targets(only_ours))
+        path.write_text(target_file(only_ours))
         by_job = await _results_by_job(collector, 2.5)
         assert "openmanager" in by_job and by_job["openmanager"][-1].up
         assert [t.job for t in collector.manager.targets()] == ["openmanager"]

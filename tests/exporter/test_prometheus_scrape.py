@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,7 +14,7 @@ import pytest
 from exporter.config import ExporterConfig
 from exporter.web_config import WebConfig
 from tests.exporter.conftest import Serve, bcrypt_hash
-from tests.ports import free_port
+from tests.peers import prometheus_process
 
 QUERIES = (
     "node_cpu_seconds_total",
@@ -31,10 +30,6 @@ PASSWORD = "scrape-password"
 @asynccontextmanager
 async def running_prometheus(tmp_path: Path, target: str) -> AsyncIterator[str]:
     """Prometheus on 127.0.0.1:<free port> scraping `target` every second; yields its URL."""
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.skip("prometheus is not installed (Debian package 'prometheus')")
-    port = free_port()
     config = tmp_path / "prometheus.yml"
     config.write_text(
         "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
@@ -43,24 +38,8 @@ async def running_prometheus(tmp_path: Path, target: str) -> AsyncIterator[str]:
         f"    basic_auth: {{username: prometheus, password: {PASSWORD}}}\n"
         f"    static_configs: [{{targets: ['{target}']}}]\n"
     )
-    with (tmp_path / "prometheus.log").open("wb") as log:
-        process = await asyncio.create_subprocess_exec(
-            binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            stdout=log,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), timeout=10)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+    async with prometheus_process(tmp_path, config) as url:
+        yield url
 
 
 async def query(session: aiohttp.ClientSession, prometheus: str, expression: str) -> list[dict[str, object]]:

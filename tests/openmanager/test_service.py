@@ -145,6 +145,15 @@ def test_a_server_registered_through_the_api_is_scraped(
             break
         assert time.monotonic() < deadline, f"registered server not scraped: {listing}"
         time.sleep(0.5)
+    # Its page's metadata reaches the Prometheus API through the metadata recorder.
+    while True:
+        status, metadata = request(service.port, "GET", "/api/v1/metadata?metric=node_load1", token=token)
+        assert status == 200 and isinstance(metadata, dict)
+        if metadata["data"]:
+            assert metadata["data"]["node_load1"][0]["type"] == "gauge"
+            break
+        assert time.monotonic() < deadline, f"no metadata of the registered server: {metadata}"
+        time.sleep(0.5)
 
 
 async def _members(redis_url: str) -> list[dict[str, object]]:

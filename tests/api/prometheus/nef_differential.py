@@ -13,14 +13,10 @@ sends for the dashboard with one host selected and compares the answers value by
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -41,9 +37,8 @@ from tests.api.prometheus.grafana_requests import (
 )
 from tests.api.prometheus.node_exporter_full import load, panel_queries, template_variables
 from tests.collector.promql.differential import compare_bodies
-from tests.ports import free_port, wait_port
+from tests.peers import NODE_EXPORTER, exporter_processes
 
-NODE_EXPORTER = shutil.which("prometheus-node-exporter")
 NODE_EXPORTER_ARGS = (
     "--collector.disable-defaults",
     *(
@@ -84,27 +79,8 @@ def running_exporters() -> Iterator[dict[str, str]]:
     """Our exporter (job ``openmanager``) and Debian's node_exporter (job ``node``): job to address."""
     if NODE_EXPORTER is None:
         raise FileNotFoundError("prometheus-node-exporter (Debian package) is needed")
-    ours, theirs = free_port(), free_port()
-    argvs = {
-        "openmanager": [
-            str(Path(sys.executable).parent / "openmanager-exporter"),
-            "--listen",
-            f"127.0.0.1:{ours}",
-        ],
-        "node": [NODE_EXPORTER, f"--web.listen-address=127.0.0.1:{theirs}", *NODE_EXPORTER_ARGS],
-    }
-    procs = [
-        subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for argv in argvs.values()
-    ]
-    try:
-        for port in (ours, theirs):
-            wait_port(port)
-        yield {"openmanager": f"127.0.0.1:{ours}", "node": f"127.0.0.1:{theirs}"}
-    finally:
-        for proc in procs:
-            proc.terminate()
-            proc.wait(timeout=10)
+    with exporter_processes(node_job="node", node_args=NODE_EXPORTER_ARGS) as addresses:
+        yield addresses
 
 
 async def scrape_hosts(addresses: dict[str, str]) -> list[Host]:

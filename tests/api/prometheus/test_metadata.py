@@ -1,4 +1,4 @@
-"""Series, label names, label values and metadata on the real app: grants, time ranges, limits."""
+"""Series, label names and label values on the real app: grants, time ranges, limits."""
 
 from __future__ import annotations
 
@@ -117,13 +117,3 @@ async def test_a_viewer_lists_only_its_servers_series(
     assert (await get(client, "/api/v1/label/instance/values", auth, match))[1]["data"] == ["a:9100"]
     values = (await get(client, "/api/v1/label/job/values", auth))[1]["data"]
     assert values == [fleet.job], "without a selector too, only the granted server's labels"
-
-
-async def test_metadata_is_empty_since_the_collector_keeps_none(client: Client, pool: asyncpg.Pool) -> None:
-    _, auth = await session(client, pool, "viewer")
-    assert await get(client, "/api/v1/metadata", auth, {"metric": "up"}) == (
-        200,
-        {"status": "success", "data": {}},
-    )
-    status, body = await get(client, "/api/v1/metadata", auth, {"limit": "x"})
-    assert (status, body["error"]) == (400, 'invalid parameter "limit": cannot parse "x" to a valid integer')

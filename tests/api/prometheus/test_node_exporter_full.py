@@ -29,7 +29,6 @@ from collector.storage.maintenance import HistoryConfig, run_maintenance
 from tests.api.auth.conftest import Client, session
 from tests.api.prometheus.grafana_requests import Ask, TimeRange, asker
 from tests.api.prometheus.nef_differential import (
-    NODE_EXPORTER,
     Host,
     compare_dashboard,
     replay,
@@ -50,6 +49,7 @@ from tests.collector.promql.differential import Oracle
 from tests.collector.storage.history_helpers import write_results
 from tests.conftest import SettingsFactory
 from tests.openmanager.running import Service, admin_token, wait_healthy
+from tests.peers import NODE_EXPORTER
 
 T0_MS = 1_767_225_600_000
 """2026-01-01T00:00:00Z: the first replayed scrapes."""

@@ -35,6 +35,7 @@ def test_every_route_is_declared_on_a_prometheus_path_with_its_error_shape(setti
         ("GET", "/api/v1/metadata"),
         ("GET", "/api/v1/status/buildinfo"),
         ("GET", "/api/v1/targets"),
+        ("GET", "/api/v1/targets/metadata"),
         ("GET", "/api/v1/rules"),
         ("GET", "/api/v1/alerts"),
         ("GET", "/federate"),

@@ -8,8 +8,6 @@ A scrape here must take exactly the pages Prometheus takes, whatever the specifi
 
 from __future__ import annotations
 
-import asyncio
-import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,8 +18,9 @@ from aiohttp import web
 
 from collector.scrape.parser import ParseError, parse_format
 from tests.collector.scrape.openmetrics_cases import SuiteCase, suite_cases
+from tests.peers import prometheus_process
 from tests.polling import eventually
-from tests.ports import free_port, listening
+from tests.ports import listening
 
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
@@ -46,9 +45,6 @@ async def serving(cases: list[SuiteCase]) -> AsyncIterator[int]:
 
 async def prometheus_verdicts(tmp_path: Path, cases: list[SuiteCase], port: int) -> dict[str, bool]:
     """Whether a real Prometheus's scrape of each case's page succeeded (``health`` up)."""
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.skip("prometheus is not installed (Debian package 'prometheus')")
     targets = "".join(
         f"      - targets: ['127.0.0.1:{port}']\n"
         f"        labels: {{__metrics_path__: /case/{case.name}, case: {case.name}}}\n"
@@ -59,36 +55,22 @@ async def prometheus_verdicts(tmp_path: Path, cases: list[SuiteCase], port: int)
         "global: {scrape_interval: 1s, scrape_timeout: 1s}\n"
         f"scrape_configs:\n  - job_name: suite\n    static_configs:\n{targets}"
     )
-    web_port = free_port()
-    with (tmp_path / "prometheus.log").open("wb") as log:
-        process = await asyncio.create_subprocess_exec(
-            binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{web_port}",
-            stdout=log,
-            stderr=asyncio.subprocess.STDOUT,
-        )
     verdicts: dict[str, bool] = {}
-    try:
-        async with aiohttp.ClientSession() as session:
+    async with prometheus_process(tmp_path, config) as url, aiohttp.ClientSession() as session:
 
-            async def all_scraped() -> bool:
-                try:
-                    async with session.get(f"http://127.0.0.1:{web_port}/api/v1/targets") as response:
-                        body = await response.json()
-                except aiohttp.ClientError:
-                    return False
-                active = body["data"]["activeTargets"]
-                if len(active) < len(cases) or any(t["health"] == "unknown" for t in active):
-                    return False
-                verdicts.update({t["labels"]["case"]: t["health"] == "up" for t in active})
-                return True
+        async def all_scraped() -> bool:
+            try:
+                async with session.get(f"{url}/api/v1/targets") as response:
+                    body = await response.json()
+            except aiohttp.ClientError:
+                return False
+            active = body["data"]["activeTargets"]
+            if len(active) < len(cases) or any(t["health"] == "unknown" for t in active):
+                return False
+            verdicts.update({t["labels"]["case"]: t["health"] == "up" for t in active})
+            return True
 
-            await eventually(all_scraped, timeout_s=60, interval_s=0.5)
-    finally:
-        process.terminate()
-        await process.wait()
+        await eventually(all_scraped, timeout_s=60, interval_s=0.5)
     return verdicts
 
 

@@ -308,6 +308,30 @@ async def test_steady_pages_take_the_fast_path_with_identical_results(
     assert _synthetic(second)["scrape_samples_scraped"] == 3.0
 
 
+async def test_results_carry_the_pages_metadata_as_one_object_while_it_is_unchanged(
+    make_loop: LoopFactory, target: tuple[Target, str]
+) -> None:
+    loop, _ = await make_loop()
+    first = await loop.scrape()
+    target[0].page = PAGE.replace("0.5", "0.75").encode()
+    fast = await loop.scrape()
+    target[0].page = PAGE.replace("0.5", "0.5 1700000000000").encode()
+    parsed_again = await loop.scrape()
+    assert first is not None and fast is not None and parsed_again is not None
+    assert first.metadata == {
+        "node_load1": ("node_load1", "gauge", "1m load average.", ""),
+        "node_cpu_seconds_total": ("node_cpu_seconds_total", "counter", "", ""),
+    }
+    assert fast.metadata is first.metadata and parsed_again.metadata is first.metadata
+    target[0].page = PAGE.replace("1m load average.", "Load, 1 minute.").encode()
+    changed = await loop.scrape()
+    target[0].status = 503
+    failed = await loop.scrape()
+    assert changed is not None and changed.metadata is not None and failed is not None
+    assert changed.metadata["node_load1"][2] == "Load, 1 minute."
+    assert failed.metadata is None
+
+
 @pytest.mark.parametrize(
     "changed",
     [

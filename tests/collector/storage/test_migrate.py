@@ -119,3 +119,30 @@ async def test_api_tokens_without_an_expiry_get_one_and_expiry_becomes_required(
         assert await conn.fetchval("SELECT must_change_password FROM users WHERE id = $1", user) is False
     finally:
         await conn.close()
+
+
+async def test_metric_metadata_comes_to_existing_servers_and_goes_with_them(fresh_pg_dsn: str) -> None:
+    conn = await asyncpg.connect(fresh_pg_dsn)
+    try:
+        await migrate(conn, up_to=16)
+        server = await conn.fetchval("INSERT INTO servers (name, hostname) VALUES ('a', 'a') RETURNING id")
+        assert await migrate(conn) == [m.version for m in available_migrations()][16:]
+        await conn.execute(
+            "INSERT INTO metric_metadata (server_id, metric, type, help, unit) "
+            "VALUES ($1, 'up', 'gauge', '', '')",
+            server,
+        )
+        await conn.execute(
+            "INSERT INTO metric_metadata_targets (server_id, labels) VALUES ($1, '{}')", server
+        )
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await conn.execute(
+                "INSERT INTO metric_metadata (server_id, metric, type, help, unit) "
+                "VALUES ($1, 'up', 'counter', '', '')",
+                server,
+            )
+        await conn.execute("DELETE FROM servers WHERE id = $1", server)
+        assert await conn.fetchval("SELECT count(*) FROM metric_metadata") == 0
+        assert await conn.fetchval("SELECT count(*) FROM metric_metadata_targets") == 0
+    finally:
+        await conn.close()

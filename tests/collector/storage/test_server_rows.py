@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from uuid import uuid4
 
 from collector.storage.server_rows import TargetRow, ensure_server_rows
@@ -59,3 +60,17 @@ async def test_a_target_whose_job_and_address_another_row_holds_gets_no_row(fres
         assert await ensure_server_rows(conn, [WEB, DB]) == {DB.server_id}
         ids = {r["id"] for r in await conn.fetch("SELECT id FROM servers")}
         assert ids == {registered, DB.server_id}
+
+
+async def test_a_row_made_by_a_concurrent_transaction_is_counted(fresh_pg_dsn: str) -> None:
+    target = TargetRow(uuid4(), "node", "race.example:9100", ())
+    async with migrated_pool(fresh_pg_dsn) as pool, pool.acquire() as first, pool.acquire() as second:
+        transaction = first.transaction()
+        await transaction.start()
+        assert await ensure_server_rows(first, [target]) == {target.server_id}
+        # The second insert waits for the first transaction, then finds the row it made.
+        racing = asyncio.create_task(ensure_server_rows(second, [target]))
+        await asyncio.sleep(0.3)
+        assert not racing.done()
+        await transaction.commit()
+        assert await racing == {target.server_id}
