@@ -70,10 +70,13 @@ class RestoreReport:
 
 
 @contextlib.asynccontextmanager
-async def database_dsn(settings: Settings) -> AsyncIterator[str]:
-    """The configured DSN, or the embedded server's (started for the block when it is not running)."""
-    if settings.postgres.dsn is not None:
-        yield settings.postgres.dsn.get_secret_value()
+async def database_dsn(settings: Settings, dsn: str | None = None) -> AsyncIterator[str]:
+    """``dsn`` when given (the service's own), else the configured DSN, else the embedded server's
+    (started for the block)."""
+    configured = settings.postgres.dsn.get_secret_value() if settings.postgres.dsn is not None else None
+    chosen = dsn if dsn is not None else configured
+    if chosen is not None:
+        yield chosen
         return
     async with embedded_stores(settings.data_dir, postgres=True, redis=False) as emb:
         assert emb.postgres_dsn is not None
@@ -132,13 +135,16 @@ async def _server_facts(dsn: str) -> tuple[int, str, int | None]:
     return version_num // 10000, version_text, level
 
 
-async def create_backup(settings: Settings, root: Path, *, now: datetime | None = None) -> Path:
-    """Back up the configured database and the keys into a new directory under ``root``; its path."""
+async def create_backup(
+    settings: Settings, root: Path, *, dsn: str | None = None, now: datetime | None = None
+) -> Path:
+    """Back up the database (``dsn``, else the configured one) and the keys into a new directory under
+    ``root``; its path."""
     from api.app import package_version  # noqa: PLC0415 - the API's modules only when a backup runs
 
     created = now or datetime.now(UTC)
-    async with database_dsn(settings) as dsn:
-        major, server_version, level = await _server_facts(dsn)
+    async with database_dsn(settings, dsn) as url:
+        major, server_version, level = await _server_facts(url)
         if level is None:
             raise BackupRefusedError("the database holds no OpenManager schema: nothing to back up")
         tools = await pgtools.find_tools(major, settings.backup.pg_bin_dir)
@@ -151,7 +157,7 @@ async def create_backup(settings: Settings, root: Path, *, now: datetime | None 
             dump = staging / DUMP_NAME
             # Made 0600 first: pg_dump truncates and keeps the mode of a file that exists.
             _private_file(dump, b"")
-            conn = pgtools.connection(dsn)
+            conn = pgtools.connection(url)
             argv = [str(tools.pg_dump), "--format=custom", "--no-password", f"--file={dump}"]
             await pgtools.run_tool([*argv, f"--dbname={conn.dbname}"], conn)
             _private_file(staging / KEYS_NAME, encode_keys(_keyring(settings).keys).encode())
