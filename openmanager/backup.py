@@ -33,7 +33,7 @@ from api.auth.secret import SECRET_FILE_NAME as JWT_FILE_NAME
 from collector.config.settings import Settings
 from collector.embedded import embedded_stores
 from collector.secrets import active
-from collector.secrets.keyring import Keyring, encode_keys, parse_keys, read_key_file, write_key_file
+from collector.secrets.keyring import Keyring, encode_keys, read_key_file, write_key_file
 from collector.storage.connections import migrate_and_seal
 from collector.storage.migrate import available_migrations
 from openmanager import pgtools
@@ -96,14 +96,6 @@ def _private_file(path: Path, data: bytes) -> None:
         os.fsync(file.fileno())
 
 
-def _keyring(settings: Settings) -> Keyring:
-    if settings.secrets.key is not None:
-        return parse_keys(settings.secrets.key.get_secret_value(), "secrets.key")
-    path = settings.secrets.key_path(settings.data_dir)
-    assert path is not None
-    return read_key_file(path, create=False)
-
-
 def _side_files(settings: Settings) -> dict[str, Path]:
     """Files of the installation that go into a backup, by their name in it."""
     files = {SIGNING_KEY_NAME: settings.actions.key_path(settings.data_dir)}
@@ -160,7 +152,7 @@ async def create_backup(
             conn = pgtools.connection(url)
             argv = [str(tools.pg_dump), "--format=custom", "--no-password", f"--file={dump}"]
             await pgtools.run_tool([*argv, f"--dbname={conn.dbname}"], conn)
-            _private_file(staging / KEYS_NAME, encode_keys(_keyring(settings).keys).encode())
+            _private_file(staging / KEYS_NAME, encode_keys(active.load(settings, create=False).keys).encode())
             for file_name, source in _side_files(settings).items():
                 _private_file(staging / file_name, source.read_bytes())
             names = [p.name for p in staging.iterdir()]
@@ -248,8 +240,7 @@ async def restore_backup(settings: Settings, directory: Path, *, force: bool = F
 def _restore_keys(settings: Settings, backup: Keyring, directory: Path) -> list[str]:
     path = settings.secrets.key_path(settings.data_dir)
     if path is None:
-        assert settings.secrets.key is not None, "key_path is None only for inline keys"
-        inline = parse_keys(settings.secrets.key.get_secret_value(), "secrets.key")
+        inline = active.load(settings)
         missing = [k for k in backup.keys if k not in inline.keys]
         if not missing:
             return []

@@ -15,8 +15,9 @@ from datetime import UTC
 from pathlib import Path
 
 from apscheduler.triggers.cron import CronTrigger
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
+from collector.config.section import Section
 from collector.config.units import parse_duration
 
 BACKUP_DIR_NAME = "backups"
@@ -61,10 +62,8 @@ def parse_schedule(text: str) -> Interval | Crontab:
     return Interval(seconds)
 
 
-class BackupSettings(BaseModel):
+class BackupSettings(Section):
     """When the service backs up, where to, and how many backups it keeps."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     schedule: str | None = None
     """An interval (``24h``) or a crontab line (``30 2 * * *``, UTC); unset: no scheduled backups."""

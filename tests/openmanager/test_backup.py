@@ -36,7 +36,7 @@ from openmanager.backup import (
 from openmanager.backup_manifest import MANIFEST_NAME, BackupInvalidError, read_manifest
 from tests.api.app_client import serving
 from tests.api.auth.conftest import AuthUser, Client, bearer, login, make_user
-from tests.conftest import create_database, drop_database
+from tests.conftest import scratch_database
 
 T_S = 1_700_000_000
 HOOK_URL = "https://hooks.example.com/backup-token-5c1e"
@@ -45,11 +45,8 @@ HOOK_URL = "https://hooks.example.com/backup-token-5c1e"
 @pytest.fixture
 async def second_pg_dsn(pg_admin_dsn: str) -> AsyncIterator[str]:
     """Another empty database, the restore's target."""
-    dsn = await create_database(pg_admin_dsn)
-    try:
+    async with scratch_database(pg_admin_dsn) as dsn:
         yield dsn
-    finally:
-        await drop_database(pg_admin_dsn, dsn)
 
 
 def file_settings(dsn: str, redis_url: str, data_dir: Path, **extra: str) -> Settings:
