@@ -9,6 +9,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import asyncpg
+
 from collector.config.settings import Settings
 from collector.secrets.keyring import SecretKeyError
 from collector.storage.errors import StoreUnavailable
@@ -19,7 +21,17 @@ from openmanager.pgtools import PgToolError
 EXIT_OK, EXIT_PROBLEMS = 0, 1
 BACKUP_HELP = "back up the database (pg_dump) with the keys and settings needed to read it"
 RESTORE_HELP = "restore a backup into an empty database (--force: replace what is there)"
-_FAILURES = (BackupRefusedError, BackupInvalidError, PgToolError, SecretKeyError, StoreUnavailable, OSError)
+_FAILURES = (
+    BackupRefusedError,
+    BackupInvalidError,
+    PgToolError,
+    SecretKeyError,
+    StoreUnavailable,
+    asyncpg.PostgresError,
+    OSError,
+)
+"""What stops a backup or restore with a message instead of a traceback (a refused login, a missing
+database and an unreachable server included)."""
 
 
 def add_parsers(

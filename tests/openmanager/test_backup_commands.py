@@ -64,3 +64,18 @@ async def test_restoring_what_is_not_a_backup_says_so(
     monkeypatch.setenv("OM_DATA_DIR", str(settings.data_dir))
     assert await _main(["restore", str(tmp_path)]) == EXIT_PROBLEMS
     assert "manifest.json is missing" in capsys.readouterr().err
+
+
+async def test_a_database_that_does_not_exist_is_a_message_not_a_traceback(
+    make_settings: SettingsFactory,
+    pg_admin_dsn: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings = make_settings()
+    missing = pg_admin_dsn.partition("?")[0].rsplit("/", 1)[0] + "/om_backup_no_such_database"
+    monkeypatch.setenv("OM_POSTGRES_DSN", missing)
+    monkeypatch.setenv("OM_DATA_DIR", str(settings.data_dir))
+    assert await _main(["backup", "--to", str(tmp_path / "b")]) == EXIT_PROBLEMS
+    assert 'database "om_backup_no_such_database" does not exist' in capsys.readouterr().err
