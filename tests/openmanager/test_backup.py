@@ -23,6 +23,7 @@ from collector.config.settings import Settings, load_settings
 from collector.ingest.backfill import backfill
 from collector.secrets.keyring import read_key_file
 from collector.storage.connections import open_stores
+from collector.storage.migrate import migrate
 from collector.storage.servers import NewServer, create_server
 from openmanager.backup import (
     DUMP_NAME,
@@ -280,3 +281,21 @@ async def test_two_backups_in_one_second_get_two_directories(
     second = await create_backup(settings, tmp_path / "b", now=now)
     assert (first.name, second.name) == ("openmanager-backup-20260301T023000Z", first.name + "-1")
     assert sorted(os.listdir(tmp_path / "b")) == [first.name, second.name]  # no partial directory left
+
+
+async def test_a_backup_of_an_older_schema_is_restored_and_migrated(
+    fresh_pg_dsn: str, second_pg_dsn: str, redis_url: str, tmp_path: Path
+) -> None:
+    older = newest_migration() - 1
+    conn = await asyncpg.connect(fresh_pg_dsn)
+    try:
+        await migrate(conn, up_to=older)
+    finally:
+        await conn.close()
+    source = file_settings(fresh_pg_dsn, redis_url, tmp_path / "source")
+    read_key_file(tmp_path / "source" / "secrets.key", create=True)
+    backup = await create_backup(source, tmp_path / "backups")
+    assert read_manifest(backup).schema_version == older
+
+    report = await restore_backup(file_settings(second_pg_dsn, redis_url, tmp_path / "target"), backup)
+    assert report.schema_version == newest_migration()
