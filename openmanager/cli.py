@@ -3,9 +3,9 @@
 Subcommands: ``run`` (collector + API + dashboard), ``api`` (the API alone, to scale out), ``collector``
 (scrape and write alone, to scale out; health and metrics only), ``check-config``,
 ``check-metrics``, ``import`` (an OpenMetrics backfill into history), ``mcp`` (the MCP server over stdio),
-``migrate``, ``user add`` and ``keys init|show-public|rotate`` (the key that signs remote actions; the key of
-the secrets stored in PostgreSQL). Exit
-status 0 on success, 1 when a check finds problems, 2 on bad usage or an invalid configuration.
+``migrate``, ``backup``, ``restore``, ``user add`` and ``keys init|show-public|rotate`` (the key that signs
+remote actions; the key of the secrets stored in PostgreSQL). Exit status 0 on success, 1 when a check finds
+problems, 2 on bad usage or an invalid configuration.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from collector.scrape.checkmetrics import CheckFormat, check_metrics
 from collector.storage.connections import open_stores
 from collector.storage.errors import StoreUnavailable
 from collector.storage.users import ROLES, Role, UserExistsError, create_user
-from openmanager import keys_rotate
+from openmanager import backup_commands, keys_rotate
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -40,6 +40,8 @@ COMMANDS = {
     "api": "run the API and dashboard alone against the configured stores",
     "collector": "scrape and write alone against the configured stores (health and metrics only)",
     "migrate": "apply database migrations",
+    "backup": backup_commands.BACKUP_HELP,
+    "restore": backup_commands.RESTORE_HELP,
     "check-config": "validate a settings file and a target file",
     "check-metrics": "validate a metrics page (Prometheus text or OpenMetrics) from a file or stdin",
     "import": "write an OpenMetrics file with timestamps into history (a backfill)",
@@ -66,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     metrics = sub.add_parser("check-metrics", help=COMMANDS["check-metrics"])
     metrics.add_argument("--format", choices=("auto", "text", "openmetrics"), default="auto")
     metrics.add_argument("file", help="the page to check, or - for standard input")
+    backup_commands.add_parsers(sub, with_config)
     backfill_cmd = with_config(sub.add_parser("import", help=COMMANDS["import"]))
     backfill_cmd.add_argument("file", type=Path, help="an OpenMetrics file whose samples all have timestamps")
     mcp_cmd = with_config(sub.add_parser("mcp", help=COMMANDS["mcp"]))
@@ -240,6 +243,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     if args.command == "migrate":
         return asyncio.run(_migrate(settings))
+    if args.command == "backup":
+        return backup_commands.backup_command(settings, args.to)
+    if args.command == "restore":
+        return backup_commands.restore_command(settings, args.backup, force=args.force)
     if args.command == "mcp":
         return _mcp(settings, args.token_file)
     if args.command == "import":

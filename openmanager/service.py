@@ -53,6 +53,7 @@ from collector.storage.pipeline import StoragePipeline
 from collector.storage.scrape_events import ScrapeEventLog
 from collector.storage.servers import registered_targets
 from collector.summary import ServerSummary
+from openmanager.backup_schedule import BackupMetrics, scheduled_backup, trigger
 
 log = structlog.get_logger(__name__)
 
@@ -230,6 +231,17 @@ def build_service(settings: Settings, *, role: Role = "run") -> web.Application:
                     max_instances=1,
                     coalesce=True,
                 )
+                schedule = settings.backup.parsed_schedule
+                if schedule is not None:
+                    collector.scheduler.add_job(
+                        scheduled_backup,
+                        trigger(schedule),
+                        args=[settings, stores.postgres_dsn, BackupMetrics(collector.metrics.registry)],
+                        kwargs={"may_run": lambda: stores.postgres_ready.is_set() and member.lease.held},
+                        id="backup",
+                        max_instances=1,
+                        coalesce=True,
+                    )
                 app[SCRAPE_SERVICE] = collector
                 app[SCHEDULER_STATE] = lambda: {
                     **collector.state(),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 import os
 import secrets
@@ -126,14 +127,21 @@ def pg_dsn(pg_admin_dsn: str) -> Iterator[str]:
         asyncio.run(drop_database(pg_admin_dsn, dsn))
 
 
-@pytest.fixture
-async def fresh_pg_dsn(pg_admin_dsn: str) -> AsyncIterator[str]:
-    """An empty database for one test."""
-    dsn = await create_database(pg_admin_dsn)
+@contextlib.asynccontextmanager
+async def scratch_database(admin_dsn: str) -> AsyncIterator[str]:
+    """An empty database of its own, dropped on exit; yields its DSN."""
+    dsn = await create_database(admin_dsn)
     try:
         yield dsn
     finally:
-        await drop_database(pg_admin_dsn, dsn)
+        await drop_database(admin_dsn, dsn)
+
+
+@pytest.fixture
+async def fresh_pg_dsn(pg_admin_dsn: str) -> AsyncIterator[str]:
+    """An empty database for one test."""
+    async with scratch_database(pg_admin_dsn) as dsn:
+        yield dsn
 
 
 def _claim_redis_db(url: str) -> int | None:

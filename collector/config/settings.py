@@ -39,7 +39,9 @@ environment variable      settings key                meaning
 ========================  ==========================  =====================================================
 
 ``OM_ACTIONS_SIGNING_KEY_FILE`` sets ``actions.signing_key_file``, the Ed25519 key that signs remote actions
-(see :mod:`collector.config.actions_settings`).
+(see :mod:`collector.config.actions_settings`). ``OM_BACKUP_SCHEDULE``, ``OM_BACKUP_DIR`` and
+``OM_BACKUP_KEEP`` set ``backup.schedule``, ``backup.dir`` and ``backup.keep`` (see
+:mod:`collector.config.backup_settings`).
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ from collector.config.api_settings import (
     RemoteWriteSettings,
     TlsSettings,
 )
+from collector.config.backup_settings import BACKUP_PATH_KEYS, BackupSettings
 from collector.config.configfile import (
     ConfigError,
     ConfigProblem,
@@ -103,6 +106,9 @@ ENV_KEYS: Mapping[str, KeyPath] = {
     "OM_TLS_CERT_FILE": ("tls", "cert_file"),
     "OM_TLS_KEY_FILE": ("tls", "key_file"),
     "OM_ACTIONS_SIGNING_KEY_FILE": ("actions", "signing_key_file"),
+    "OM_BACKUP_SCHEDULE": ("backup", "schedule"),
+    "OM_BACKUP_DIR": ("backup", "dir"),
+    "OM_BACKUP_KEEP": ("backup", "keep"),
 }
 """Every environment override and the settings key it sets."""
 
@@ -260,6 +266,7 @@ class Settings(Section):
     mcp: McpSettings = McpSettings()
     cluster: ClusterSettings = ClusterSettings()
     secrets: SecretsSettings = SecretsSettings()
+    backup: BackupSettings = BackupSettings()
     source: str = Field(default="(defaults)", exclude=True)
 
     @field_validator("listen", "collector_listen")
@@ -333,14 +340,15 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         rules_file = alerts.get("rules_file") if isinstance(alerts, dict) else None
         if isinstance(alerts, dict) and isinstance(rules_file, str) and not Path(rules_file).is_absolute():
             data["alerts"] = {**alerts, "rules_file": str(base / rules_file)}
-        actions = data.get("actions")
-        if isinstance(actions, dict):
-            data["actions"] = {
-                key: str(base / value)
-                if key in ACTIONS_PATH_KEYS and isinstance(value, str) and not Path(value).is_absolute()
-                else value
-                for key, value in actions.items()
-            }
+        for section, path_keys in (("actions", ACTIONS_PATH_KEYS), ("backup", BACKUP_PATH_KEYS)):
+            values = data.get(section)
+            if isinstance(values, dict):
+                data[section] = {
+                    key: str(base / value)
+                    if key in path_keys and isinstance(value, str) and not Path(value).is_absolute()
+                    else value
+                    for key, value in values.items()
+                }
         secrets = data.get("secrets")
         key_file = secrets.get("key_file") if isinstance(secrets, dict) else None
         if isinstance(secrets, dict) and isinstance(key_file, str) and not Path(key_file).is_absolute():

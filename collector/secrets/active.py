@@ -44,13 +44,13 @@ class _FileKeys:
 _installed: _FileKeys | Keyring | None = None
 
 
-def load(settings: Settings) -> Keyring:
-    """The keyring the settings name (a missing default key file is made, mode 0600)."""
+def load(settings: Settings, *, create: bool = True) -> Keyring:
+    """The keyring the settings name (a missing key file is made, mode 0600, when ``create``)."""
     if settings.secrets.key is not None:
         return parse_keys(settings.secrets.key.get_secret_value(), "secrets.key")
     path = settings.secrets.key_path(settings.data_dir)
     assert path is not None
-    return read_key_file(path, create=True)
+    return read_key_file(path, create=create)
 
 
 def install(settings: Settings) -> Keyring:

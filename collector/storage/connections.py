@@ -70,6 +70,9 @@ class Stores:
     redis_embedded: bool
     postgres_ready: asyncio.Event = field(default_factory=asyncio.Event, compare=False)
     """Set once PostgreSQL has answered and its schema is current (at once when it answered at start)."""
+    postgres_dsn: str = field(default="", repr=False, compare=False)
+    """The DSN the pool connects with (the embedded server's too), for tools such as ``pg_dump``; never
+    shown (it may hold a password)."""
 
 
 async def retry(
@@ -240,6 +243,7 @@ async def open_stores(
                     postgres_embedded=settings.postgres.dsn is None,
                     redis_embedded=settings.redis.url is None,
                     postgres_ready=ready,
+                    postgres_dsn=pg_dsn,
                 )
             finally:
                 await client.aclose()

@@ -18,6 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 import redis.asyncio as aioredis
+from prometheus_client.parser import text_string_to_metric_families
 
 from collector.alerts.notify.delivery import new_http_session
 from collector.cluster.membership import read_members
@@ -456,3 +457,34 @@ def test_sigterm_under_load_exits_within_the_shutdown_bound(
             client.close()
     assert code == 0, err
     assert took_s < 4 + 3, f"shutdown took {took_s:.1f} s"
+
+
+def _backup_metric(port: int, name: str) -> float | None:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        for family in text_string_to_metric_families(response.read().decode()):
+            for sample in family.samples:
+                if sample.name == name:
+                    return float(sample.value)
+    return None
+
+
+def test_a_scheduled_backup_runs_in_the_service_and_shows_on_metrics(
+    tmp_path: Path, fresh_pg_dsn: str, redis_url: str, service_factory: list[Service]
+) -> None:
+    # Every minute (the shortest schedule): the first backup comes within a minute of the start.
+    env = {"OM_BACKUP_SCHEDULE": "* * * * *", "OM_BACKUP_KEEP": "1"}
+    service = Service(tmp_path, fresh_pg_dsn, redis_url, env=env)
+    service_factory.append(service)
+    wait_healthy(service.proc, service.port)
+    last_success = "openmanager_backup_last_success_timestamp_seconds"
+    assert _backup_metric(service.port, last_success) == 0
+    deadline = time.monotonic() + 75
+    while (_backup_metric(service.port, last_success) or 0) == 0:
+        assert time.monotonic() < deadline, "no scheduled backup within 75 s"
+        time.sleep(1)
+    assert _backup_metric(service.port, "openmanager_backup_failures_total") == 0
+    backups = list((tmp_path / "svc-data" / "backups").iterdir())
+    assert len(backups) == 1 and (backups[0] / "manifest.json").is_file()
+    assert stat.S_IMODE(backups[0].stat().st_mode) == 0o700
+    code, _, err = service.stop()
+    assert code == 0, err
