@@ -111,6 +111,8 @@ async def read_metadata(
     ``metric`` keeps that family only; ``limit`` keeps the first ``limit`` families by name. Entries come
     sorted by type, help and unit (by code point, as Go sorts).
     """
+    if metric is not None and "\x00" in metric:
+        return {}  # PostgreSQL text holds no NUL, so no stored family has one
     rows = await pool.fetch(
         """SELECT DISTINCT metric COLLATE "C" AS metric, type COLLATE "C" AS type,
                   help COLLATE "C" AS help, unit COLLATE "C" AS unit
@@ -143,6 +145,8 @@ async def read_target_metadata(
     """Every entry of the ``servers`` (None: all) whose target's labels pass ``target_filter`` (when given),
     ``metric``'s only when given; ordered by server, then family name. A server's labels are read once,
     one dict shared by its entries, and filtered before its entries are read."""
+    if metric is not None and "\x00" in metric:
+        return []  # PostgreSQL text holds no NUL, so no stored family has one
     async with pool.acquire() as conn:
         targets: dict[UUID, dict[str, str]] = {}
         for row in await conn.fetch(

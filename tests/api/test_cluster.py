@@ -46,8 +46,9 @@ def targets_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def cluster_settings(make_settings: SettingsFactory, targets_file: Path) -> Settings:
-    return make_settings(targets=str(targets_file))
+def cluster_settings(make_settings: SettingsFactory, targets_file: Path, fresh_pg_dsn: str) -> Settings:
+    # A database of its own: servers registered by other tests of the run would be targets too.
+    return make_settings(targets=str(targets_file), postgres_dsn=fresh_pg_dsn)
 
 
 @pytest.fixture

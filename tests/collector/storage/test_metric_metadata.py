@@ -130,3 +130,10 @@ async def test_a_target_whose_address_another_server_holds_is_left_out(pool: asy
     )
     assert await replace_metadata(pool, [update(a, node_load1=GAUGE)]) == set()
     assert await read_metadata(pool, servers={a.server_id}, metric=None, limit=None) == {}
+
+
+async def test_a_metric_name_with_a_nul_finds_nothing(pool: asyncpg.Pool, job: str) -> None:
+    a = target(job, "a")
+    await replace_metadata(pool, [update(a, shared=GAUGE)])
+    assert await read_metadata(pool, servers={a.server_id}, metric="shared\x00", limit=None) == {}
+    assert await read_target_metadata(pool, servers={a.server_id}, metric="\x00shared") == []
