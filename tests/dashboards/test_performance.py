@@ -24,7 +24,7 @@ from collector.result import ScrapeResult, TargetInfo, server_id_for
 from collector.storage import keys
 from collector.storage.live import LiveWriter
 from collector.summary import Summarizer
-from tests.dashboards.conftest import Service, login, run_async
+from tests.dashboards.conftest import Service, api_call, login, run_async
 
 SERVERS = 1000
 BUDGET_GZIP_BYTES = 150 * 1024
@@ -98,6 +98,16 @@ def fleet(service: Service) -> Iterator[Fleet]:
     """1,000 live servers in the service's Redis, removed afterwards (the other tests see one host)."""
     seeded = Fleet(service.redis_url)
     seeded.write_round()
+    # The API serves its fleet snapshot for up to a few seconds (refreshing it behind): one taken for the
+    # previous test may still be served. Wait until the API lists the new servers before the page loads.
+    deadline = time.monotonic() + 30
+    while True:
+        answer = api_call(service, "admin", "GET", "/api/monitoring/servers")
+        assert isinstance(answer, dict)
+        if answer["total"] > SERVERS:
+            break
+        assert time.monotonic() < deadline, f"the API lists {answer['total']} servers"
+        time.sleep(0.5)
     yield seeded
     seeded.remove()
 

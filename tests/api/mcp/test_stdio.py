@@ -17,13 +17,16 @@ from mcp.client.stdio import stdio_client
 from api.auth.apitokens import revoke_api_token
 from api.mcp.server import TOOLS
 from api.mcp.stdio import TokenError, read_token
+from collector.config.settings import Settings
 from tests.api.mcp.conftest import Fleet, McpToken, make_token
 from tests.api.mcp.test_http import data_of, tool_calls
 
 
 @pytest.fixture
-def environment(pg_dsn: str, redis_url: str, tmp_path: Path) -> dict[str, str]:
-    """The environment of an ``openmanager mcp`` on this run's stores."""
+def environment(settings: Settings, redis_url: str, tmp_path: Path) -> dict[str, str]:
+    """The environment of an ``openmanager mcp`` on the test's database and this run's Redis."""
+    assert settings.postgres.dsn is not None
+    pg_dsn = settings.postgres.dsn.get_secret_value()
     targets = tmp_path / "targets.yaml"
     targets.write_text("scrape_configs: []\n")
     return {
