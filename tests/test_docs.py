@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -64,3 +67,40 @@ def test_every_systemd_unit_runs_a_documented_command(unit: Path) -> None:
     else:
         assert program.endswith("/openmanager-exporter"), starts[0]
     assert f"`deploy/{unit.name}`" in README
+
+
+UNITS = sorted((ROOT / "deploy").glob("openmanager*.service"))
+ACTIONS_DROP_IN = ROOT / "deploy" / "actions" / "openmanager-exporter-actions.conf"
+INSTALLED_PROGRAM = re.compile(r"^(ExecStart=)/\S+/openmanager(-exporter)?(?=\s|$)", re.MULTILINE)
+
+
+def _verifiable(text: str) -> str:
+    """A unit's text with its installed program (absent here) replaced by one that exists, so that
+    systemd-analyze checks everything else."""
+    return INSTALLED_PROGRAM.sub(r"\1/bin/true", text)
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")
+@pytest.mark.parametrize(
+    "unit", [*UNITS, ACTIONS_DROP_IN], ids=lambda p: p.name if p != ACTIONS_DROP_IN else "exporter+actions"
+)
+def test_systemd_accepts_every_unit_and_the_actions_drop_in(unit: Path, tmp_path: Path) -> None:
+    """``systemd-analyze verify`` warns (exit status 0) of unknown keys and bad values: none may show."""
+    if unit == ACTIONS_DROP_IN:
+        # A drop-in applies over its unit: the same keys read after the unit's, as one file gives them.
+        base = (ROOT / "deploy" / "openmanager-exporter.service").read_text(encoding="utf-8")
+        text, name = base + "\n" + unit.read_text(encoding="utf-8"), "openmanager-exporter.service"
+    else:
+        text, name = unit.read_text(encoding="utf-8"), unit.name
+    assert "/bin/true" in _verifiable(text)
+    (tmp_path / name).write_text(_verifiable(text), encoding="utf-8")
+    done = subprocess.run(
+        ["systemd-analyze", "verify", f"./{name}"],
+        check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    said = (done.stdout + done.stderr).strip()
+    assert done.returncode == 0 and not said, said
