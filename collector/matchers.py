@@ -5,22 +5,27 @@ One implementation for every layer that selects by labels: history reads turn ma
 rules, silences and notification routes select alerts or servers with them (with the size limits of alert
 configuration, :data:`collector.alerts.model.AlertMatcher`). ``__name__`` matches the metric name.
 
-A regular expression is anchored at both ends, as Prometheus anchors it, and compiled once when the matcher
-is made, so a bad one is an error at validation time, not at match time. A label that is absent matches as
-the empty string.
+A regular expression is RE2's (Go's, :mod:`collector.regex`: linear time, whoever wrote it), anchored at
+both ends with ``.`` matching newlines, as Prometheus compiles it, and compiled once when the matcher is
+made, so a bad one is an error at validation time, not at match time. Each matcher remembers its answers for
+up to :data:`REMEMBERED_VALUES` label values: a selection over many series meets the same values again and
+again. A label that is absent matches as the empty string.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from functools import cached_property
 from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from collector.regex import AnchoredRegex, compile_anchored
+
 MatchOp = Literal["=", "!=", "=~", "!~"]
 LABEL_NAME_PATTERN: Final = r"^[A-Za-z_][A-Za-z0-9_]*$"
+REMEMBERED_VALUES: Final = 4096
+"""Label values whose regex answer a matcher keeps; past that it forgets them all and starts again."""
 
 
 class Matcher(BaseModel):
@@ -35,19 +40,26 @@ class Matcher(BaseModel):
     @model_validator(mode="after")
     def _regex_compiles(self) -> Matcher:
         if self.op in ("=~", "!~"):
-            try:
-                re.compile(self.value)
-            except re.error as exc:
-                raise ValueError(f"{self.value!r} is not a valid regular expression: {exc}") from None
-            except RecursionError:
-                # Python's parser recurses per group: a few hundred nested groups exhaust the stack.
-                raise ValueError("the regular expression is nested too deeply") from None
+            # Compiled here, once: a RegexError is a ValueError, which pydantic reports as this field's error.
+            _ = self._pattern
         return self
 
     @cached_property
-    def _pattern(self) -> re.Pattern[str]:
-        # fullmatch anchors the whole pattern; wrapping it in a group would refuse a leading flag like (?i).
-        return re.compile(self.value)
+    def _pattern(self) -> AnchoredRegex:
+        return compile_anchored(self.value)
+
+    @cached_property
+    def _answers(self) -> dict[str, bool]:
+        return {}
+
+    def _regex_matches(self, value: str) -> bool:
+        answers = self._answers
+        found = answers.get(value)
+        if found is None:
+            if len(answers) >= REMEMBERED_VALUES:
+                answers.clear()
+            found = answers[value] = self._pattern.fullmatch(value) is not None
+        return found
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         """Whether ``labels`` satisfy this matcher."""
@@ -56,7 +68,7 @@ class Matcher(BaseModel):
             return actual == self.value
         if self.op == "!=":
             return actual != self.value
-        found = self._pattern.fullmatch(actual) is not None
+        found = self._regex_matches(actual)
         return found if self.op == "=~" else not found
 
     def __str__(self) -> str:

@@ -18,6 +18,7 @@ from collector.promql.guard import Guard
 from collector.promql.histogram import histogram_quantile
 from collector.promql.labels import valid_label_name
 from collector.promql.types import METRIC_NAME, Floats, Ints, Labels, Steps, merge_rows, without_name
+from collector.regex import AnchoredRegex, RegexError, RegexMatch, compile_anchored
 
 Value = Steps | Floats | str
 
@@ -208,7 +209,7 @@ DATE_FIELDS: dict[str, Callable[[Ints], Ints]] = {
 }
 
 
-def expand_template(template: str, match: re.Match[str]) -> str:
+def expand_template(template: str, regex: AnchoredRegex, match: RegexMatch) -> str:
     """Go's Regexp.Expand: ``$1``, ``${1}``, ``$name``, ``${name}``, ``$$``; unknown groups expand empty."""
     out: list[str] = []
     i = 0
@@ -232,17 +233,17 @@ def expand_template(template: str, match: re.Match[str]) -> str:
             continue
         name = found.group(1) if braced else found.group(0)
         i += 1 + found.end()
-        out.append(_group(match, name))
+        out.append(_group(regex, match, name))
     return "".join(out)
 
 
-def _group(match: re.Match[str], name: str) -> str:
+def _group(regex: AnchoredRegex, match: RegexMatch, name: str) -> str:
     if name.isdigit():
         number = int(name)
-        if number > (match.re.groups or 0):
+        if number > regex.groups:
             return ""
         return match.group(number) or ""
-    if name in match.re.groupindex:
+    if name in regex.groupindex:
         return match.group(name) or ""
     return ""
 
@@ -251,8 +252,8 @@ def _label_replace(call: CallArgs) -> Steps:
     vector = call.vector(0)
     dst, replacement, src, pattern = (call.string(i) for i in range(1, 5))
     try:
-        regex = re.compile(f"(?:{pattern})")
-    except re.error:
+        regex = compile_anchored(pattern)
+    except RegexError:
         raise ExecutionError(f"invalid regular expression in label_replace(): {pattern}") from None
     if not valid_label_name(dst):
         raise ExecutionError(f"invalid destination label name in label_replace(): {dst}")
@@ -263,7 +264,7 @@ def _label_replace(call: CallArgs) -> Steps:
             labels_out.append(labels)
             continue
         result = {k: v for k, v in labels.items() if k != dst}
-        value = expand_template(replacement, match)
+        value = expand_template(replacement, regex, match)
         if value:
             result[dst] = value
         labels_out.append(result)

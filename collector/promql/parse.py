@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from collector.matchers import Matcher, MatchOp
 from collector.promql.errors import BadDataError
+from collector.regex import RegexError, compile_anchored
 
 ValueType = Literal["scalar", "vector", "matrix", "string"]
 Card = Literal["one-to-one", "many-to-one", "one-to-many", "many-to-many"]
@@ -228,9 +229,9 @@ def _matcher(raw: pp.Matcher) -> Matcher:
     op = next(text for value, text in _MATCH_OPS if raw.op == value)
     if op in ("=~", "!~"):
         try:
-            re.compile(raw.value)
-        except re.error as exc:
-            raise BadDataError(f"parse error: invalid regular expression {raw.value!r}: {exc}") from None
+            compile_anchored(raw.value)
+        except RegexError as exc:
+            raise BadDataError(f"parse error: {exc}") from None
     try:
         return Matcher(name=raw.name, op=op, value=raw.value)
     except ValidationError:

@@ -49,7 +49,7 @@ STALE_NAN_BITS = 0x7FF0000000000002
 """Prometheus's staleness marker: a NaN with this bit pattern (``collector.promql.types`` has the same)."""
 
 _PORTABLE_REGEX = re.compile(r"(?:[^\\{}\[]|\\[^A-Za-z0-9]|\[(?![:=.]))*")
-"""Regular expressions PostgreSQL reads as Python does: no class escapes (``\\d``), no braces, no POSIX
+"""Regular expressions PostgreSQL reads as RE2 (Go) does: no class escapes (``\\d``), no braces, no POSIX
 classes; ``(?`` other than ``(?:`` is refused apart (see :func:`portable_regex`)."""
 
 
@@ -67,10 +67,10 @@ def clamp_ms(ms: int | None, *, low: bool) -> int:
 
 
 def portable_regex(pattern: str) -> bool:
-    """Whether PostgreSQL's regular expressions match ``pattern`` as Python's do, or more loosely.
+    """Whether PostgreSQL's regular expressions match ``pattern`` as the matchers' RE2 does, or more loosely.
 
-    The languages of such patterns are the same in both engines, anchored at both ends; PostgreSQL's ``.``
-    also matches a newline where Python's does not, which only widens an ``=~`` prefilter.
+    The languages of such patterns are the same in both engines, anchored at both ends, ``.`` matching a
+    newline in both.
     """
     if "(?" in pattern.replace("(?:", ""):
         return False

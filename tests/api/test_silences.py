@@ -180,7 +180,8 @@ async def test_delete_expires_now_and_removes_one_not_started(
         ({"matchers": [{"name": "alertname", "op": "=~", "value": ".*"}]}, "matchers"),
         ({"matchers": [{"name": "alertname", "op": "=~", "value": "(High"}]}, "matchers.0"),
         (
-            {"matchers": [{"name": "alertname", "op": "=~", "value": "(" * 500 + "x" + ")" * 500}]},
+            # Alertmanager's (Go's) regexp has no look-around
+            {"matchers": [{"name": "alertname", "op": "=~", "value": "High(?!Memory)"}]},
             "matchers.0",
         ),
         ({"matchers": [{"name": "alertname", "value": "x" * 1025}]}, "matchers.0"),

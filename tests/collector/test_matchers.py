@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+
 import pytest
 from pydantic import ValidationError
 
-from collector.matchers import Matcher, matches_all
+from collector.matchers import REMEMBERED_VALUES, Matcher, matches_all
 
 LABELS = {"job": "node", "instance": "web-1:9100", "severity": "critical"}
 
@@ -26,6 +28,10 @@ LABELS = {"job": "node", "instance": "web-1:9100", "severity": "critical"}
         ("severity", "=~", "warning|critical", True),
         ("severity", "=~", "(?i)CRITICAL|x", True),  # a leading flag group, as Grafana users write it
         ("severity", "!~", "(?i)Critical", False),
+        ("job", "=~", "no(?i)DE", True),  # a flag group anywhere, as in Go
+        ("job", "=~", "\\w{4}", True),
+        ("job", "=~", "[[:alpha:]]+", True),  # POSIX classes, as in Go
+        ("job", "=~", "\\pL+", True),  # Unicode classes, as in Go
     ],
 )
 def test_matcher_semantics(name: str, op: str, value: str, expected: bool) -> None:
@@ -44,7 +50,10 @@ def test_matches_all_needs_every_matcher_and_is_true_for_none() -> None:
     ("data", "fragment"),
     [
         ({"name": "job", "op": "=~", "value": "("}, "not a valid regular expression"),
-        ({"name": "job", "op": "!~", "value": "(" * 500 + "x" + ")" * 500}, "nested too deeply"),
+        # What Go's regexp (Prometheus, Alertmanager) refuses: look-around, back-references, big repeats.
+        ({"name": "job", "op": "=~", "value": "node(?=x)"}, "not a valid regular expression"),
+        ({"name": "job", "op": "!~", "value": "(a)\\1"}, "not a valid regular expression"),
+        ({"name": "job", "op": "=~", "value": "a{1001}"}, "not a valid regular expression"),
         ({"name": "1job", "value": "x"}, "should match pattern"),
         ({"name": "job", "op": "==", "value": "x"}, "Input should be"),
         ({"name": "job", "value": "x", "extra": 1}, "Extra inputs are not permitted"),
@@ -69,3 +78,29 @@ def test_a_query_matcher_has_no_size_limit() -> None:
 
 def test_the_metric_name_is_matched_as_the_name_label() -> None:
     assert Matcher(name="__name__", op="=~", value="node_.*").matches({"__name__": "node_load1"})
+
+
+def test_a_regex_is_compiled_as_prometheus_compiles_it() -> None:
+    # ^(?s:<pattern>)$: a dot matches a newline, and \\d is ASCII only, as in Go.
+    assert Matcher(name="job", op="=~", value="a.b").matches({"job": "a\nb"})
+    assert not Matcher(name="job", op="=~", value="\\d").matches({"job": "\u0663"})
+    # Prometheus compiles "^(?s:" + pattern + ")$", in which "a)(b" is a whole pattern.
+    assert Matcher(name="job", op="=~", value="a)(b").matches({"job": "ab"})
+
+
+def test_a_pathological_regex_takes_linear_time() -> None:
+    """``([a-z_]+)+Z`` on a 40-letter name: a backtracking engine would try about 2**40 ways (hours)."""
+    matcher = Matcher(name="__name__", op="=~", value="([a-z_]+)+Z")
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(matcher.matches, {"__name__": "node_network_receive_bytes_total_abcdefgh"})
+        assert answer.result(timeout=60) is False
+
+
+def test_answers_are_remembered_up_to_a_bound() -> None:
+    matcher = Matcher(name="job", op="=~", value="web-[0-9]+")
+    for n in range(REMEMBERED_VALUES * 2 + 10):
+        assert matcher.matches({"job": f"web-{n}"})
+        assert not matcher.matches({"job": f"db-{n}"})
+    assert 0 < len(matcher._answers) <= REMEMBERED_VALUES
+    # What it remembers stays right after the bound cleared it.
+    assert matcher.matches({"job": "web-1"}) and not matcher.matches({"job": "db-1"})

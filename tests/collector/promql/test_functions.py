@@ -10,6 +10,7 @@ import pytest
 from collector.promql import parse
 from collector.promql.errors import ExecutionError
 from collector.promql.functions import absent_labels, expand_template
+from collector.regex import compile_anchored
 from tests.collector.promql.helpers import instant, only_value, series, vector_values
 
 X = series({"__name__": "x", "job": "a"}, [(0, -2.5)])
@@ -90,9 +91,10 @@ def test_date_function_of_a_value_and_of_the_evaluation_time(func: str, expected
     ],
 )
 def test_label_replace_templates_expand_as_go_does(template: str, expected: str) -> None:
-    match = re.fullmatch("(?P<name>ab)(cd)", "abcd")
+    regex = compile_anchored("(?P<name>ab)(cd)")
+    match = regex.fullmatch("abcd")
     assert match is not None
-    assert expand_template(template, match) == expected
+    assert expand_template(template, regex, match) == expected
 
 
 def test_label_replace_sets_and_removes_labels() -> None:
