@@ -95,6 +95,14 @@ class ShutdownBudget:
         assert self._deadline is not None
         return max(0.0, self._deadline - time.monotonic())
 
+    async def within(self, closing: Awaitable[None]) -> None:
+        """Await a close that takes no bound of its own, for what is left of the bound at most."""
+        try:
+            async with asyncio.timeout(self.remaining_s()):
+                await closing
+        except TimeoutError:
+            log.warning("shutdown bound reached: a close was cut short")
+
 
 class GuardedRequestHandler(RequestHandler):
     """aiohttp's HTTP protocol with a deadline on each request's head (see the module docstring).

@@ -69,6 +69,7 @@ OPENAPI_DOCUMENT: web.AppKey[dict[str, Any]] = web.AppKey("openapi.document")
 SCRAPE_SERVICE: web.AppKey[ScrapeService] = web.AppKey("scrape_service")
 """The scrape service when this process runs one (``run``, ``collector``): SIGHUP reloads its target file."""
 RECEIVER: web.AppKey[RemoteWriteReceiver] = web.AppKey("remote_write_receiver")
-"""The remote-write receiver of ``openmanager run`` (not of ``collector``; ``api`` answers pushes 503)."""
+"""The remote-write receiver of ``openmanager run`` (into the collector's queue) and ``openmanager api`` (into
+a pipeline of its own, :mod:`openmanager.ingest`); ``collector`` serves no API."""
 ACTIONS_CLIENT: web.AppKey[ActionsClient] = web.AppKey("actions.client")
 """The client of the exporters' actions listeners (:mod:`api.actions` opens it)."""

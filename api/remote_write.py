@@ -99,8 +99,8 @@ async def remote_write(request: web.Request) -> web.Response:
     if receiver is None:
         raise ApiError(
             503,
-            "this process runs no collector: push to the one that runs 'openmanager run'",
-            code="no_collector",
+            "this process does not receive remote write: push to an 'openmanager run' or 'openmanager api'",
+            code="no_receiver",
         )
     version = protocol_version(request.headers.get("Content-Type"))
     encoding = request.headers.get("Content-Encoding", "snappy").strip().lower()

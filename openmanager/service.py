@@ -16,7 +16,7 @@ import contextlib
 import gc
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -54,6 +54,7 @@ from collector.storage.scrape_events import ScrapeEventLog
 from collector.storage.servers import registered_targets
 from collector.summary import ServerSummary
 from openmanager.backup_schedule import BackupMetrics, scheduled_backup, trigger
+from openmanager.ingest import ingest_ctx
 
 log = structlog.get_logger(__name__)
 
@@ -118,15 +119,6 @@ def after_postgres(ctx: CleanupCtx) -> CleanupCtx:
     return deferred
 
 
-async def within(budget: ShutdownBudget, closing: Awaitable[None]) -> None:
-    """Await a close that takes no bound of its own, for what is left of the shutdown bound at most."""
-    try:
-        async with asyncio.timeout(budget.remaining_s()):
-            await closing
-    except TimeoutError:
-        log.warning("shutdown bound reached: a close was cut short")
-
-
 def build_service(settings: Settings, *, role: Role = "run") -> web.Application:
     """The application of ``role``: the API (or health and metrics alone), plus the collector but for
     ``api``."""
@@ -155,6 +147,9 @@ def build_service(settings: Settings, *, role: Role = "run") -> web.Application:
     if serves_api(role):
         # Whoever serves the login makes the first administrator.
         app.cleanup_ctx.append(after_postgres(first_admin_ctx))
+    if role == "api":
+        # No collector here: pushes get a pipeline of their own (openmanager/ingest.py).
+        app.cleanup_ctx.append(ingest_ctx(settings, listen_address(settings, role)[1]))
     if role != "api":
 
         async def collector_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -195,7 +190,7 @@ def build_service(settings: Settings, *, role: Role = "run") -> web.Application:
                 # The alert engine runs on the lease holder only; the other members relay their waves to it.
                 relay = WaveRelay(stores.redis, lambda: member.lease.held, alerting.observe)
                 await relay.start()
-                stack.push_async_callback(lambda: within(budget, relay.close()))
+                stack.push_async_callback(lambda: budget.within(relay.close()))
                 pipeline = StoragePipeline(
                     collector.queue,
                     LiveWriter(stores.redis),
@@ -214,11 +209,11 @@ def build_service(settings: Settings, *, role: Role = "run") -> web.Application:
                         receiver_options(settings.remote_write),
                         registered=lambda: registered_addresses(stores.pg),
                     )
-                    stack.push_async_callback(lambda: within(budget, receiver.close()))
+                    stack.push_async_callback(lambda: budget.within(receiver.close()))
                     await receiver.start()
                     app[RECEIVER] = receiver
-                stack.push_async_callback(lambda: within(budget, collector.stop()))
-                stack.push_async_callback(lambda: within(budget, member.close()))
+                stack.push_async_callback(lambda: budget.within(collector.stop()))
+                stack.push_async_callback(lambda: budget.within(member.close()))
                 # Membership first: the collector's first targets are this member's share, not the fleet.
                 await member.start()
                 await collector.start()

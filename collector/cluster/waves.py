@@ -102,12 +102,12 @@ class WaveRelay:
             self._outbox.append(encode_wave(results, summaries))
             self._wake.set()
 
-    async def start(self) -> None:
-        """Start publishing this member's waves and listening for the others'."""
-        self._tasks = [
-            asyncio.create_task(self._publish(), name="wave-relay-publish"),
-            asyncio.create_task(self._listen(), name="wave-relay-listen"),
-        ]
+    async def start(self, *, listen: bool = True) -> None:
+        """Start publishing this member's waves and, unless ``listen`` is false (a process that never
+        holds the lease), listening for the others'."""
+        self._tasks = [asyncio.create_task(self._publish(), name="wave-relay-publish")]
+        if listen:
+            self._tasks.append(asyncio.create_task(self._listen(), name="wave-relay-listen"))
 
     async def _publish(self) -> None:
         while True:

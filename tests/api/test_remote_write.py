@@ -9,6 +9,7 @@ Prometheus stored with what landed in history, and each series' latest value wit
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import shutil
@@ -32,6 +33,8 @@ from api.auth.apitokens import create_api_token
 from api.keys import AUTH_CONFIG, PRINCIPAL_CACHE, RECEIVER, STORES
 from api.openapi import openapi_document
 from api.remote_write import protocol_version
+from collector.cluster.waves import CHANNEL as WAVES_CHANNEL
+from collector.cluster.waves import decode_wave
 from collector.config.settings import Settings
 from collector.ingest.assembler import AssemblerOptions
 from collector.ingest.receiver import ReceiverOptions, RemoteWriteReceiver
@@ -40,6 +43,7 @@ from collector.ingest.wire import encode_v1, encode_v2, snappy_encode
 from collector.queue import ResultQueue
 from collector.result import server_id_for
 from collector.scrape.metrics import ScrapeMetrics
+from collector.storage import keys
 from collector.storage.live_read import latest_series
 from collector.storage.raw_codec import unpack_values
 from tests.api.auth.conftest import Client, bearer, make_user, session
@@ -342,10 +346,28 @@ def _same(a: float, b: float) -> bool:
     return a == b or (math.isnan(a) and math.isnan(b))
 
 
+async def _relayed_identities(redis_url: str, seen: set[str]) -> None:
+    """Collect the targets of every wave relayed to the alert engine, until cancelled."""
+    redis = aioredis.from_url(redis_url)
+    try:
+        async with redis.pubsub(ignore_subscribe_messages=True) as pubsub:
+            await pubsub.subscribe(keys.channel(WAVES_CHANNEL, redis))
+            while True:
+                message = await pubsub.get_message(timeout=1.0)
+                if message is not None:
+                    results, _ = decode_wave(message["data"])
+                    seen.update(result.target.identity for result in results)
+    finally:
+        await redis.aclose()
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("command", ["run", "api"])
 async def test_prometheus_remote_write_lands_in_history_and_live_as_prometheus_stored_it(
-    tmp_path: Path, pg_dsn: str, redis_url: str
+    tmp_path: Path, pg_dsn: str, redis_url: str, command: str
 ) -> None:
+    """Into ``openmanager run`` (its collector's queue) and ``openmanager api`` (a pipeline of its own, whose
+    waves go to the lease holder's alert engine over Redis)."""
     prometheus = shutil.which("prometheus")
     if prometheus is None:
         pytest.skip("Debian's prometheus package is not installed")
@@ -353,10 +375,17 @@ async def test_prometheus_remote_write_lands_in_history_and_live_as_prometheus_s
     settings_file = tmp_path / "openmanager.yml"
     settings_file.write_text("remote_write:\n  settle_s: 0.2\n  wait_s: 2\n")
     service = Service(
-        tmp_path, pg_dsn, redis_url, targets="scrape_configs: []\n", env={"OM_CONFIG": str(settings_file)}
+        tmp_path,
+        pg_dsn,
+        redis_url,
+        targets="scrape_configs: []\n",
+        env={"OM_CONFIG": str(settings_file)},
+        command=command,
     )
     prom_proc: subprocess.Popen[bytes] | None = None
     log = (tmp_path / "prometheus.log").open("wb")
+    relayed: set[str] = set()
+    listening = asyncio.create_task(_relayed_identities(redis_url, relayed))
     try:
         wait_healthy(service.proc, service.port)
         pool = await asyncpg.create_pool(pg_dsn, min_size=1, max_size=2)
@@ -425,7 +454,14 @@ remote_write:
         assert len(last) > 50
         assert {key: live.get(key) for key in last}.keys() == last.keys()
         assert all(_same(live[key], value) for key, value in last.items())
+        if command == "api":
+            # The one process of this test holds no lease, so an API process relays its waves; a run
+            # process holds the lease and evaluates its own.
+            assert identity_of("node", address) in relayed
     finally:
+        listening.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listening
         if prom_proc is not None and prom_proc.poll() is None:
             prom_proc.terminate()
             prom_proc.wait(timeout=30)

@@ -306,15 +306,20 @@ def _leftovers() -> tuple[set[str], int, set[int]]:
     return tasks, len(me.net_connections(kind="inet")), {child.pid for child in me.children(recursive=True)}
 
 
-def _break_spool(data_dir: Path) -> None:
+def _break_spool(data_dir: Path, name: str) -> None:
     (data_dir / "spool").mkdir(parents=True)
-    (data_dir / "spool" / "history").write_text("a file where the spool directory goes")
+    (data_dir / "spool" / name).write_text("a file where the spool directory goes")
 
 
-@pytest.mark.parametrize("role", ["run", "collector"])
+COLLECTOR_STAGES = ["history spool", "target file", "alert rules file", "listening port", "tls certificate"]
+API_STAGES = ["history spool", "listening port", "tls certificate"]
+"""An API process reads no target or rules file; its spool is the one of its remote-write intake."""
+
+
 @pytest.mark.parametrize(
-    "stage",
-    ["history spool", "target file", "alert rules file", "listening port", "tls certificate"],
+    ("role", "stage"),
+    [(role, stage) for role in ("run", "collector") for stage in COLLECTOR_STAGES]
+    + [("api", stage) for stage in API_STAGES],
 )
 async def test_a_start_that_fails_at_any_stage_leaves_no_task_socket_or_process(
     tmp_path: Path, fresh_pg_dsn: str, redis_url: str, stage: str, role: Role
@@ -324,12 +329,12 @@ async def test_a_start_that_fails_at_any_stage_leaves_no_task_socket_or_process(
     targets.write_text(TARGETS if stage != "target file" else "scrape_configs: [oops\n")
     rules = tmp_path / "rules.yaml"
     rules.write_text("[oops\n" if stage == "alert rules file" else "[]\n")
-    if stage == "history spool":
-        _break_spool(data_dir)
     occupied = socket.socket()
     occupied.bind(("127.0.0.1", 0))
     occupied.listen()
     port = occupied.getsockname()[1] if stage == "listening port" else free_port()
+    if stage == "history spool":
+        _break_spool(data_dir, f"remote-write-{port}" if role == "api" else "history")
     tls = {"cert_file": tmp_path / "missing.pem", "key_file": tmp_path / "missing.key"}
     settings = Settings.model_validate(
         {
