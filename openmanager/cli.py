@@ -18,11 +18,12 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import get_args
 
 from api.passwords import check_password_strength, hash_password
 from collector.actions.signing import SigningKeyError, create_key_file, load_key_file, public_key_text
 from collector.config.configfile import ConfigError
-from collector.config.settings import Settings, load_settings, settings_path, settings_summary
+from collector.config.settings import LogSettings, Settings, load_settings, settings_path, settings_summary
 from collector.config.targets import load_targets, summary
 from collector.ingest.backfill import BackfillError, backfill
 from collector.logs import configure_logging
@@ -33,6 +34,7 @@ from collector.storage.users import ROLES, Role, UserExistsError, create_user
 from openmanager import backup_commands, keys_rotate
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+LOG_LEVELS: tuple[str, ...] = get_args(LogSettings.model_fields["level"].annotation)
 
 
 COMMANDS = {
@@ -60,8 +62,14 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--config", type=Path, help="settings file (default: $OM_CONFIG or ./openmanager.yml)")
         return p
 
-    for name in ("run", "api", "collector", "migrate"):
-        with_config(sub.add_parser(name, help=COMMANDS[name]))
+    for name in ("run", "api", "collector"):
+        with_config(sub.add_parser(name, help=COMMANDS[name])).add_argument(
+            "--log-level",
+            choices=LOG_LEVELS,
+            help="log level for this run, over log.level ($OM_LOG_LEVEL); debug also shows the scheduler's"
+            " and the embedded stores' lines",
+        )
+    with_config(sub.add_parser("migrate", help=COMMANDS["migrate"]))
     check = sub.add_parser("check-config", help=COMMANDS["check-config"])
     check.add_argument("--settings", type=Path, help="settings file (default: the configured one)")
     check.add_argument("--targets", type=Path, help="target file (default: the one the settings name)")
@@ -224,6 +232,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check-metrics":
         return check_metrics_command(args.file, args.format)
     settings = _load(args.config)
+    if getattr(args, "log_level", None) is not None:
+        settings = settings.model_copy(
+            update={"log": settings.log.model_copy(update={"level": args.log_level})}
+        )
     configure_logging(settings.log)
     if args.command == "keys" and args.keys_command == "rotate":
         return keys_rotate.rotate_command(settings, resume=args.resume, drop_old=args.drop_old)

@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -46,11 +47,12 @@ def start_service(
     stdout: int = subprocess.PIPE,
     stderr: int = subprocess.PIPE,
     command: str = "run",
+    args: Sequence[str] = (),
 ) -> subprocess.Popen[str]:
-    """``openmanager run`` (or ``command``) on loopback ``port`` with these stores, data directory and target
-    file."""
+    """``openmanager run`` (or ``command``, with ``args``) on loopback ``port`` with these stores, data
+    directory and target file."""
     return subprocess.Popen(
-        [sys.executable, "-m", "openmanager", command],
+        [sys.executable, "-m", "openmanager", command, *args],
         env={
             **os.environ,
             "OM_COLLECTOR_LISTEN" if command == "collector" else "OM_LISTEN": f"127.0.0.1:{port}",

@@ -34,6 +34,7 @@ from tests.openmanager.running import (
     count,
     health,
     request,
+    start_service,
     viewer_api_token,
     wait_healthy,
 )
@@ -296,6 +297,34 @@ def test_run_on_the_embedded_default_prints_a_line_per_event_not_per_job(
     assert chatty == [], err
     assert len(lines) < 20, "\n".join(lines)
     assert all(line.startswith("{") for line in err.splitlines()), err
+
+
+def test_log_level_debug_on_the_command_line_shows_what_the_default_level_hides(
+    tmp_path: Path, fresh_pg_dsn: str, redis_url: str
+) -> None:
+    """``openmanager run --log-level debug`` overrides the settings' level: the scheduler's job lines show."""
+    targets = tmp_path / "targets.yaml"
+    targets.write_text("global: {scrape_interval: 1s, scrape_timeout: 1s}\n" + TARGETS)
+    port = free_port()
+    proc = start_service(
+        port,
+        pg_dsn=fresh_pg_dsn,
+        redis_url=redis_url,
+        data_dir=tmp_path / "data",
+        targets=targets,
+        env={"OM_LOG_LEVEL": "info"},
+        args=["--log-level", "debug"],
+    )
+    try:
+        wait_healthy(proc, port)
+        time.sleep(3)  # the scrape slot job runs every second
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    events = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert [e for e in events if e["logger"].startswith("apscheduler")], err
+    assert any(e["level"] == "debug" for e in events), err
 
 
 def _leftovers() -> tuple[set[str], int, set[int]]:
