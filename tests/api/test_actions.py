@@ -3,13 +3,15 @@
 ``systemctl`` is a fake on its PATH that writes a marker. A run shows its result; every refused request
 (no role, no grant, no or a wrong TOTP code, parameters the host refuses, another key) is answered with its
 status, is in the audit log, the event log and the history where it applies, and the marker proves that
-nothing ran.
+nothing ran. A captured request replayed, or an expired one, sent to the exporter process directly, is
+refused there and logged.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import ssl
 import subprocess
 import sys
 import time
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
 import pytest
 import trustme
@@ -29,7 +32,8 @@ from api.auth import totp
 from api.auth.keys import PREFIX
 from api.auth.login import issue_tokens
 from api.keys import AUTH_CONFIG, STORES
-from collector.actions.signing import create_key_file, public_key_text
+from collector.actions.envelope import Envelope, sign
+from collector.actions.signing import create_key_file, load_key_file, public_key_text
 from collector.config.actions_settings import ActionsSettings
 from collector.config.settings import Settings
 from collector.storage.users import Role
@@ -397,6 +401,38 @@ async def test_a_request_signed_by_another_key_is_refused_by_the_exporter(
         )
         assert exporter.ran() == []
         assert exporter.logged()[-1]["outcome"] == "bad_signature"
+
+
+async def _send(exporter: Exporter, envelope: Envelope) -> tuple[int, str]:
+    """``envelope`` signed with the service's key and posted to the exporter process as the service does
+    (mutual TLS): its status and error code ("" for a run)."""
+    signed = sign(envelope, load_key_file(exporter.key_file))
+    context = ssl.create_default_context(cafile=str(exporter.ca_file))
+    context.load_cert_chain(str(exporter.client_cert), str(exporter.client_key))
+    url = f"https://127.0.0.1:{exporter.port}/actions/{envelope.action}"
+    async with aiohttp.ClientSession() as http, http.post(url, json=signed.body(), ssl=context) as response:
+        answer = await response.json()
+        return response.status, answer["error"]["code"] if response.status != 200 else ""
+
+
+async def test_a_captured_request_replayed_or_expired_is_refused_by_the_exporter_and_runs_nothing(
+    exporter: Exporter,
+) -> None:
+    """What a thief of one request (or of an old one) could send: the exporter process refuses it, logs the
+    attempt, and the marker shows the one genuine run only."""
+    exporter.marker.unlink(missing_ok=True)
+    now = int(time.time())
+    captured = Envelope(str(SERVER_ID), "status", "alice", now, {"unit": "app.service"})
+    assert await _send(exporter, captured) == (200, "")
+    assert exporter.ran() == ["status app.service"]
+    assert await _send(exporter, captured) == (409, "replayed")
+    old = Envelope(str(SERVER_ID), "status", "alice", now - 120, {"unit": "app.service"}, exp=now - 60)
+    assert await _send(exporter, old) == (401, "expired")
+    too_long = Envelope(str(SERVER_ID), "status", "alice", now, {"unit": "app.service"}, exp=now + 3600)
+    assert await _send(exporter, too_long) == (401, "expired")
+    assert exporter.ran() == ["status app.service"]
+    outcomes = [attempt["outcome"] for attempt in exporter.logged()[-4:]]
+    assert outcomes == ["ok", "replayed", "expired", "expired"]
 
 
 async def test_runs_past_the_per_user_limit_are_refused(settings: Settings, exporter: Exporter) -> None:
