@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import stat
 import subprocess
 import sys
@@ -15,9 +16,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+import aiohttp
 import psutil
 import pytest
 import redis.asyncio as aioredis
+import trustme
 from prometheus_client.parser import text_string_to_metric_families
 
 from collector.alerts.notify.delivery import new_http_session
@@ -325,6 +328,49 @@ def test_log_level_debug_on_the_command_line_shows_what_the_default_level_hides(
     events = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     assert [e for e in events if e["logger"].startswith("apscheduler")], err
     assert any(e["level"] == "debug" for e in events), err
+
+
+async def test_the_service_serves_https_with_hsts_and_refuses_plain_http(
+    tmp_path: Path, fresh_pg_dsn: str, redis_url: str
+) -> None:
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    cert.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "server.pem"))
+    cert.private_key_pem.write_to_path(str(tmp_path / "server.key"))
+    port = free_port()
+    settings = Settings.model_validate(
+        {
+            "listen": f"127.0.0.1:{port}",
+            "data_dir": tmp_path / "data",
+            "postgres": {"dsn": fresh_pg_dsn},
+            "redis": {"url": redis_url},
+            "tls": {"cert_file": tmp_path / "server.pem", "key_file": tmp_path / "server.key"},
+            "shutdown_timeout_s": 5,
+        }
+    )
+    serving = asyncio.create_task(serve(settings, role="api"))
+    try:
+        trusted = ssl.create_default_context()
+        ca.configure_trust(trusted)
+        async with aiohttp.ClientSession() as http:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    async with http.get(f"https://127.0.0.1:{port}/api/health", ssl=trusted) as response:
+                        status, headers = response.status, response.headers
+                        break
+                except aiohttp.ClientConnectionError:
+                    assert not serving.done(), serving
+                    assert time.monotonic() < deadline, "the service did not listen"
+                    await asyncio.sleep(0.2)
+            assert status == 200
+            assert headers["Strict-Transport-Security"] == f"max-age={settings.tls.hsts_max_age_s}"
+            with pytest.raises(aiohttp.ClientError):
+                async with http.get(f"http://127.0.0.1:{port}/api/health") as plain:
+                    await plain.read()
+    finally:
+        os.kill(os.getpid(), signal.SIGTERM)  # serve's own handler stops it
+        await asyncio.wait_for(serving, 30)
 
 
 def _leftovers() -> tuple[set[str], int, set[int]]:

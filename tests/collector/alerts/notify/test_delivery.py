@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import aiohttp
 import pytest
 import trustme
+from aiohttp import web
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
@@ -288,3 +289,31 @@ async def test_a_receiver_that_does_not_answer_times_out_and_is_retried(
         channel = webhook(rec.url, timeout_s=0.2)
         result = await Sender(session).deliver(channel, notification_for(channel), RetryPolicy(2, 0.01, 0.01))
         assert not result.ok and result.attempts == 2 and result.error == "no answer within 0.2 s"
+
+
+async def test_a_webhook_whose_certificate_is_not_trusted_gets_nothing(
+    ca: trustme.CA, session: aiohttp.ClientSession
+) -> None:
+    """Certificates are verified by default: a receiver whose CA the system does not trust is not sent the
+    document (nor its secret headers)."""
+    hits: list[str] = []
+
+    async def take(request: web.Request) -> web.Response:
+        hits.append(await request.text())
+        return web.Response(text="ok")
+
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_tls)
+    app = web.Application()
+    app.router.add_post("/hook", take)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port, ssl_context=server_tls).start()
+    try:
+        channel = webhook(f"https://127.0.0.1:{port}/hook", headers={"Authorization": "Bearer t0k"})
+        result = await Sender(session).deliver(channel, notification_for(channel), FAST)
+        assert not result.ok and hits == []
+        assert result.error is not None and "certificate" in result.error.lower()
+    finally:
+        await runner.cleanup()
