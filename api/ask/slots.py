@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -64,12 +65,33 @@ def cue(words: Iterable[str], cues: Iterable[str]) -> bool:
     return False
 
 
+def _jamo(text: str) -> str:
+    """Hangul syllables as letters (``메모리``: ㅁㅔㅁㅗㄹㅣ), so that a typo is one letter."""
+    return unicodedata.normalize("NFD", text)
+
+
+def _korean_typo_of(word: str, name: str) -> bool:
+    """Whether ``word`` starts with ``name`` (three syllables or more) but for one letter: ``메머리`` names
+    ``메모리``."""
+    return (
+        len(name) >= 3
+        and len(word) >= len(name)
+        and Levenshtein.distance(_jamo(word[: len(name)]), _jamo(name)) <= 1
+    )
+
+
 def find_metric(words: Sequence[str]) -> str | None:
-    """The first metric the words name (``씨피유``, ``ram``, ``트래픽`` …), typos of Latin names allowed."""
+    """The first metric the words name (``씨피유``, ``ram``, ``트래픽`` …), typos of one letter allowed
+    (``memroy``, ``메머리``)."""
     for word in words:
         for metric, names in METRICS.items():
             if word in names or any(is_hangul(name) and word.startswith(name) for name in names):
                 return metric
+    for word in words:
+        if is_hangul(word) and word not in CUE_WORDS:
+            for metric, names in METRICS.items():
+                if any(is_hangul(name) and _korean_typo_of(word, name) for name in names):
+                    return metric
     for word in words:
         if len(word) < 4 or is_hangul(word) or word in CUE_WORDS:
             continue

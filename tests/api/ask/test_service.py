@@ -1,6 +1,6 @@
-"""The question table: 30 Korean and 30 English questions, phrased as operators type them (typos, mixed
-language, particles), asked about the fixture fleet. Each row checks the intent, the entities, and the
-numbers of the answer against the fleet's definition in :mod:`tests.api.ask.fleet`."""
+"""The question table: at least 30 Korean and 30 English questions, phrased as operators type them
+(typos, mixed language, particles), asked about the fixture fleet. Each row checks the intent, the entities,
+and the numbers of the answer against the fleet's definition in :mod:`tests.api.ask.fleet`."""
 
 from __future__ import annotations
 
@@ -220,6 +220,9 @@ KO = [
     Case("web-3 죽었어?", "server_status", ("web-3",), check=status("web-3", yes=True)),
     Case("캐시서버 괜찮아?", "server_status", ("cache-1",), check=status("cache-1")),
     Case("db1 서버 상태", "server_status", ("db-1",), check=status("db-1")),
+    Case("메머리 많이 쓰는 서버 top 5", "top_n", metric="memory", check=top("memory", 5)),  # 메모리
+    Case("wbe-1 상태 어때", "server_status", ("web-1",), check=status("web-1")),
+    Case("다운된 서버 잇어?", "down_servers", check=with_status("down")),  # 있어
     Case("다운된 서버 있어?", "down_servers", check=with_status("down")),
     Case("죽은 서버 알려줘", "down_servers", check=with_status("down")),
     Case("경고 상태인 서버들", "warning_servers", check=with_status("warning")),
