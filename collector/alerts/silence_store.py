@@ -1,5 +1,6 @@
 """The ``silences`` table (migration ``0007_alerts.sql``): each silence's matchers as JSON and its times.
 
+A stored silence that no longer validates (after an upgrade) is logged and left out, as a stored rule is.
 Replacing or expiring a silence can be made conditional on its stored matchers (``if_matchers``), so that a
 permission the API checked against the matchers it read still holds when the change is written.
 """
@@ -11,10 +12,14 @@ from collections.abc import Sequence
 from uuid import UUID
 
 import asyncpg
+import structlog
+from pydantic import ValidationError
 
 from collector.alerts.model import to_datetime
 from collector.alerts.silences import Silence
 from collector.matchers import Matcher
+
+log = structlog.get_logger(__name__)
 
 _SILENCE_COLUMNS = "id, matchers, starts_at, ends_at, created_by, comment"
 
@@ -23,17 +28,22 @@ class SilenceChangedError(Exception):
     """The silence's matchers are no longer those the caller's permission was checked against."""
 
 
-def _silence(row: asyncpg.Record) -> Silence:
-    return Silence.model_validate(
-        {
-            "id": row["id"],
-            "matchers": json.loads(row["matchers"]),
-            "starts_at": row["starts_at"].timestamp(),
-            "ends_at": row["ends_at"].timestamp(),
-            "created_by": row["created_by"],
-            "comment": row["comment"],
-        }
-    )
+def _silence(row: asyncpg.Record) -> Silence | None:
+    try:
+        return Silence.model_validate(
+            {
+                "id": row["id"],
+                "matchers": json.loads(row["matchers"]),
+                "starts_at": row["starts_at"].timestamp(),
+                "ends_at": row["ends_at"].timestamp(),
+                "created_by": row["created_by"],
+                "comment": row["comment"],
+            }
+        )
+    except ValidationError as exc:
+        # Stored by an older version that accepted it (a look-ahead before matchers followed Go's syntax).
+        log.error("stored silence no longer valid, skipped", silence_id=str(row["id"]), error=str(exc))
+        return None
 
 
 async def list_silences(pool: asyncpg.Pool, *, not_ended_at: float | None = None) -> list[Silence]:
@@ -45,7 +55,7 @@ async def list_silences(pool: asyncpg.Pool, *, not_ended_at: float | None = None
             f"SELECT {_SILENCE_COLUMNS} FROM silences WHERE ends_at > $1 ORDER BY ends_at DESC, id",  # noqa: S608
             to_datetime(not_ended_at),
         )
-    return [_silence(row) for row in rows]
+    return [silence for silence in map(_silence, rows) if silence is not None]
 
 
 async def get_silence(pool: asyncpg.Pool, silence_id: UUID) -> Silence | None:

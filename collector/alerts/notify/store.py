@@ -18,6 +18,8 @@ from typing import Literal
 from uuid import UUID
 
 import asyncpg
+import structlog
+from pydantic import ValidationError
 
 from collector.alerts.notify.channels import (
     REDACTED,
@@ -31,6 +33,8 @@ from collector.alerts.notify.channels import (
 )
 from collector.alerts.notify.dispatcher import LogEntry
 from collector.secrets.columns import CHANNEL_CONFIG
+
+log = structlog.get_logger(__name__)
 
 _CHANNEL_COLUMNS = "id, config_sealed, created_at, updated_at"
 
@@ -52,6 +56,17 @@ def _channel(row: asyncpg.Record) -> StoredChannel:
     )
 
 
+def _valid_channel(row: asyncpg.Record) -> StoredChannel | None:
+    try:
+        return _channel(row)
+    except ValidationError as exc:
+        # Stored by an older version that accepted it (a route matcher's look-ahead, before Go's syntax).
+        log.error(
+            "stored notification channel no longer valid, skipped", channel_id=str(row["id"]), error=str(exc)
+        )
+        return None
+
+
 def sealed_config(channel_id: UUID, config: ChannelConfig) -> tuple[str, bytes]:
     """The ``config`` (redacted JSON) and ``config_sealed`` (the whole channel, sealed) of a row."""
     sealed = CHANNEL_CONFIG.seal(channel_id, json.dumps(reveal_channel(config)))
@@ -59,9 +74,9 @@ def sealed_config(channel_id: UUID, config: ChannelConfig) -> tuple[str, bytes]:
 
 
 async def list_channels(pool: asyncpg.Pool) -> list[StoredChannel]:
-    """Every channel, by name."""
+    """Every channel, by name (a stored channel that no longer validates is logged and left out)."""
     rows = await pool.fetch(f"SELECT {_CHANNEL_COLUMNS} FROM notification_channels ORDER BY name")  # noqa: S608
-    return [_channel(row) for row in rows]
+    return [channel for channel in map(_valid_channel, rows) if channel is not None]
 
 
 async def get_channel(pool: asyncpg.Pool, channel_id: UUID) -> StoredChannel | None:

@@ -62,3 +62,27 @@ async def test_a_silence_changes_only_while_its_checked_matchers_are_stored(pool
     assert await update_silence(pool, silence, if_matchers=widened.matchers) == silence
     expired = await expire_silence(pool, silence.id, now, if_matchers=own)
     assert expired is not None and expired.ends_at == now
+
+
+async def test_a_stored_silence_that_no_longer_validates_is_left_out(pool: asyncpg.Pool) -> None:
+    """A matcher an older version accepted (a look-ahead, which Go's syntax has not) does not stop the
+    listing of the others."""
+    kept, broken = (
+        Silence(
+            matchers=(Matcher(name="alertname", value=name),),
+            starts_at=T0,
+            ends_at=T0 + 3600,
+            created_by="alice",
+            comment=name,
+        )
+        for name in ("Kept", "Broken")
+    )
+    await create_silence(pool, kept)
+    await create_silence(pool, broken)
+    await pool.execute(
+        "UPDATE silences SET matchers = $2 WHERE id = $1",
+        broken.id,
+        '[{"name": "alertname", "op": "=~", "value": "High(?!Cpu)"}]',
+    )
+    assert [s.id for s in await list_silences(pool)] == [kept.id]
+    assert await get_silence(pool, broken.id) is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import asyncpg
@@ -22,6 +23,7 @@ from collector.alerts.notify.store import (
     save_log_entry,
     update_channel,
 )
+from collector.secrets.columns import CHANNEL_CONFIG
 
 from .support import T0
 
@@ -118,3 +120,17 @@ async def test_the_history_lists_newest_first_per_channel(pool: asyncpg.Pool) ->
     rows = await list_notifications(pool, channel_id=a.id)
     assert [(r.alerts, r.ok, r.error) for r in rows] == [(3, False, "HTTP 400: nope"), (1, True, None)]
     assert [r.alerts for r in await list_notifications(pool, limit=2)] == [3, 2]
+
+
+async def test_a_stored_channel_that_no_longer_validates_is_left_out(pool: asyncpg.Pool) -> None:
+    """A route matcher an older version accepted (a look-ahead, which Go's syntax has not) leaves that
+    channel out, logged, and the others still deliver."""
+    kept = await create_channel(pool, parse_channel({**HOOK, "name": "kept"}))
+    broken = await create_channel(pool, parse_channel({**HOOK, "name": "broken"}))
+    stale = {**HOOK, "name": "broken", "matchers": [{"name": "env", "op": "=~", "value": "prod(?!uction)"}]}
+    await pool.execute(
+        "UPDATE notification_channels SET config_sealed = $2 WHERE id = $1",
+        broken.id,
+        CHANNEL_CONFIG.seal(broken.id, json.dumps(stale)),
+    )
+    assert [c.id for c in await list_channels(pool)] == [kept.id]
