@@ -7,7 +7,8 @@ the series sets the range's rows use (a target whose series change often makes m
 the ones the range uses keeps a query's cost with its range) and the positions of the selected series in
 them. The second (:func:`read_pieces`) reads every tier at once (``UNION ALL``): of a chunk row only the
 span of the selected columns, of a raw row only the byte runs of the selected positions (consecutive
-positions in one run, runs stitched with ``string_agg``). Both statements have a fixed text, so each
+positions in one run, runs stitched with ``string_agg``), the raw rows of a set gathered into one. Both
+statements have a fixed text, so each
 connection prepares them once.
 """
 
@@ -116,33 +117,38 @@ JOIN unnest(${n}::bigint[], ${n + 1}::uuid[]) AS w(id, server_id)
 WHERE ss.id IN (SELECT id FROM active)
 ORDER BY ss.id, p.pos"""  # noqa: S608 - constants only
     # Raw rows of a set with one run take its bytes by the set's index in the single-run arrays (no join, no
-    # grouping: several times cheaper per row); sets with several runs stitch them with string_agg.
+    # grouping: several times cheaper per row); sets with several runs stitch them with string_agg. Then the
+    # raw rows of each set come as one row (their times in order, their bytes one after the other), so
+    # Python handles a row per set rather than one per scrape.
     pieces = f"""
 WITH {tiers}
 runs AS (SELECT * FROM unnest(${n}::bigint[], ${n + 1}::int[], ${n + 2}::int[]) AS u(set_id, first, last)),
 raw AS (SELECT r.server_id, r.ts, r.series_set_id, r.vals FROM history_raw r
         WHERE r.server_id = ANY($1::uuid[]) AND r.ts >= $4 AND r.ts <= $5
-        {_DIRTY_ROWS if dirty else ""})
-SELECT c.server_id, c.series_set_id, NULL::int8 AS ts_ms, NULL::bytea AS v, c.n_points, c.timestamps, u.first,
-       c.offsets[u.first:u.last + 1] AS offs,
+        {_DIRTY_ROWS if dirty else ""}),
+raw_pieces AS (
+  SELECT r.server_id, r.series_set_id, r.ts,
+         substring(r.vals FROM 8 * (${n + 4}::int[])[p.i] - 7
+                   FOR 8 * ((${n + 5}::int[])[p.i] - (${n + 4}::int[])[p.i] + 1)) AS v
+  FROM raw r CROSS JOIN LATERAL (SELECT array_position(${n + 3}::bigint[], r.series_set_id) AS i) p
+  WHERE r.series_set_id <> ALL(${n + 6}::bigint[])
+  UNION ALL
+  SELECT r.server_id, r.series_set_id, r.ts,
+         string_agg(substring(r.vals FROM 8 * (u.first - 1) + 1 FOR 8 * (u.last - u.first + 1)), ''::bytea
+                    ORDER BY u.first)
+  FROM raw r JOIN runs u ON u.set_id = r.series_set_id
+  WHERE r.series_set_id = ANY(${n + 6}::bigint[])
+  GROUP BY r.server_id, r.ts, r.series_set_id)
+SELECT c.server_id, c.series_set_id, NULL::int8[] AS ts_ms, NULL::bytea AS v, c.n_points, c.timestamps,
+       u.first, c.offsets[u.first:u.last + 1] AS offs,
        substring(c.payload FROM c.offsets[u.first] + 1 FOR c.offsets[u.last + 1] - c.offsets[u.first]) AS span
 FROM history_chunks c LEFT JOIN runs u ON u.set_id = c.series_set_id
 WHERE c.server_id = ANY($1::uuid[]) AND c.start_ts >= $2 AND c.start_ts <= $3
 UNION ALL
-SELECT r.server_id, r.series_set_id, (extract(epoch FROM r.ts) * 1000)::int8,
-       substring(r.vals FROM 8 * (${n + 4}::int[])[p.i] - 7
-                 FOR 8 * ((${n + 5}::int[])[p.i] - (${n + 4}::int[])[p.i] + 1)),
-       NULL, NULL, NULL, NULL, NULL
-FROM raw r CROSS JOIN LATERAL (SELECT array_position(${n + 3}::bigint[], r.series_set_id) AS i) p
-WHERE r.series_set_id <> ALL(${n + 6}::bigint[])
-UNION ALL
-SELECT r.server_id, r.series_set_id, (extract(epoch FROM r.ts) * 1000)::int8,
-       string_agg(substring(r.vals FROM 8 * (u.first - 1) + 1 FOR 8 * (u.last - u.first + 1)), ''::bytea
-                  ORDER BY u.first),
-       NULL, NULL, NULL, NULL, NULL
-FROM raw r JOIN runs u ON u.set_id = r.series_set_id
-WHERE r.series_set_id = ANY(${n + 6}::bigint[])
-GROUP BY r.server_id, r.ts, r.series_set_id"""  # noqa: S608 - constants only
+SELECT server_id, series_set_id, array_agg((extract(epoch FROM ts) * 1000)::int8 ORDER BY ts),
+       string_agg(v, ''::bytea ORDER BY ts), NULL, NULL, NULL, NULL, NULL
+FROM raw_pieces
+GROUP BY server_id, series_set_id"""  # noqa: S608 - constants only
     return _Statements(f"WITH {tiers} {active} SELECT id FROM active", layout, pieces)  # noqa: S608
 
 
@@ -253,10 +259,11 @@ async def read_pieces(conn: Connection, layouts: dict[int, SetLayout], spans: Sp
     chunk_columns: list[tuple[int, Ints, bytes]] = []
     for row in rows:
         if row["timestamps"] is None:
-            raw_servers.setdefault(row["server_id"], []).append(row["ts_ms"])
+            set_stamps = row["ts_ms"]
+            raw_servers.setdefault(row["server_id"], []).extend(set_stamps)
             if row["v"] is not None:
                 raw_stamps, blobs = raw_sets.setdefault(row["series_set_id"], ([], []))
-                raw_stamps.append(row["ts_ms"])
+                raw_stamps.extend(set_stamps)
                 blobs.append(row["v"])
             continue
         key = (row["server_id"], row["timestamps"])
@@ -276,7 +283,7 @@ async def read_pieces(conn: Connection, layouts: dict[int, SetLayout], spans: Sp
     for set_id, (raw_stamps, blobs) in raw_sets.items():
         layout, where = layouts[set_id], columns[set_id]
         ts = np.asarray(raw_stamps, dtype=np.int64)
-        matrix = np.frombuffer(b"".join(blobs), dtype=">f8").reshape(len(blobs), -1).astype(np.float64)
+        matrix = np.frombuffer(b"".join(blobs), dtype=">f8").reshape(len(raw_stamps), -1).astype(np.float64)
         if len(ts) > 1 and not bool(np.all(ts[1:] >= ts[:-1])):  # rows come in no promised order
             order = np.argsort(ts, kind="stable")
             ts, matrix = ts[order], matrix[order]
