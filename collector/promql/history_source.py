@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 from collector.matchers import Matcher
 from collector.promql.errors import TooManySamplesError, UnavailableError
 from collector.promql.source import SelectHints, Selection
-from collector.promql.types import Series, is_stale, stale_array
+from collector.promql.types import Series, is_stale, label_key, stale_array
 from collector.result import SeriesKey
 from collector.storage import keys, samples_read
 from collector.storage.live_codec import decode_latest, decode_series_set
@@ -122,6 +122,9 @@ class StorageSource:
                 found.append(Series(item.all_labels(), samples[0], samples[1]))
         if self.loaded > self.max_samples:
             raise TooManySamplesError("query execution")
+        # In Prometheus's label order, as its storage yields series: where values tie (topk, bottomk), the
+        # first series wins on both sides, whatever order the series were stored in.
+        found.sort(key=lambda series: label_key(series.labels))
         return found
 
     async def _add_live(
