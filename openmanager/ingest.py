@@ -41,6 +41,27 @@ def spool_dir(settings: Settings, port: int) -> Path:
     return settings.data_dir / "spool" / f"remote-write-{port}"
 
 
+async def open_receiver(
+    app: web.Application,
+    stack: contextlib.AsyncExitStack,
+    settings: Settings,
+    queue: ResultQueue,
+    registry: CollectorRegistry,
+) -> None:
+    """Start the remote-write receiver into ``queue`` as ``app``'s, closed by ``stack`` within the shutdown
+    bound: for ``openmanager run`` (the collector's queue) and ``openmanager api`` (a queue of its own)."""
+    stores, budget = app[STORES], app[SHUTDOWN_BUDGET]
+    receiver = RemoteWriteReceiver(
+        queue,
+        registry,
+        receiver_options(settings.remote_write),
+        registered=lambda: registered_addresses(stores.pg),
+    )
+    stack.push_async_callback(lambda: budget.within(receiver.close()))
+    await receiver.start()
+    app[RECEIVER] = receiver
+
+
 def ingest_ctx(settings: Settings, port: int) -> Callable[[web.Application], AsyncIterator[None]]:
     """The cleanup context that receives remote write in an API process listening on ``port``."""
 
@@ -64,15 +85,7 @@ def ingest_ctx(settings: Settings, port: int) -> Callable[[web.Application], Asy
             stack.push_async_callback(lambda: pipeline.close(budget.remaining_s()))
             await pipeline.start()
             pipeline.register(registry)
-            receiver = RemoteWriteReceiver(
-                queue,
-                registry,
-                receiver_options(settings.remote_write),
-                registered=lambda: registered_addresses(stores.pg),
-            )
-            stack.push_async_callback(lambda: budget.within(receiver.close()))
-            await receiver.start()
-            app[RECEIVER] = receiver
+            await open_receiver(app, stack, settings, queue, registry)
             app[REGISTRIES].append(registry)
             yield
 

@@ -29,7 +29,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from api.app import create_app, create_probe_app
 from api.bootstrap import FIRST_ADMIN, discard_stale_initial_password, ensure_first_admin
 from api.httpserver import ShutdownBudget, guarded_runner, server_tls_context
-from api.keys import RECEIVER, REGISTRIES, SCHEDULER_STATE, SCRAPE_SERVICE, SHUTDOWN_BUDGET, STORES
+from api.keys import REGISTRIES, SCHEDULER_STATE, SCRAPE_SERVICE, SHUTDOWN_BUDGET, STORES
 from api.outage import STORE_ERRORS
 from collector.alerts.engine import AlertEngine
 from collector.alerts.model import Alert
@@ -40,8 +40,6 @@ from collector.alerts.rulefile import load_rules_file
 from collector.cluster.member import ClusterMember
 from collector.cluster.waves import WaveRelay
 from collector.config.settings import Settings
-from collector.ingest.receiver import RemoteWriteReceiver, receiver_options
-from collector.ingest.targets import registered_addresses
 from collector.result import ScrapeResult
 from collector.runtime import ScrapeService, ScrapeServiceOptions
 from collector.storage.connections import Stores
@@ -54,7 +52,7 @@ from collector.storage.scrape_events import ScrapeEventLog
 from collector.storage.servers import registered_targets
 from collector.summary import ServerSummary
 from openmanager.backup_schedule import BackupMetrics, scheduled_backup, trigger
-from openmanager.ingest import ingest_ctx
+from openmanager.ingest import ingest_ctx, open_receiver
 
 log = structlog.get_logger(__name__)
 
@@ -203,15 +201,7 @@ def build_service(settings: Settings, *, role: Role = "run") -> web.Application:
                 member.lease.on_taken = alerting.start_soon
                 if serves_api(role):
                     # Pushed samples join the scraped ones in the collector's queue: one write path.
-                    receiver = RemoteWriteReceiver(
-                        collector.queue,
-                        collector.metrics.registry,
-                        receiver_options(settings.remote_write),
-                        registered=lambda: registered_addresses(stores.pg),
-                    )
-                    stack.push_async_callback(lambda: budget.within(receiver.close()))
-                    await receiver.start()
-                    app[RECEIVER] = receiver
+                    await open_receiver(app, stack, settings, collector.queue, collector.metrics.registry)
                 stack.push_async_callback(lambda: budget.within(collector.stop()))
                 stack.push_async_callback(lambda: budget.within(member.close()))
                 # Membership first: the collector's first targets are this member's share, not the fleet.

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from collector.matchers import Matcher, MatchOp
 from collector.promql.errors import BadDataError
-from collector.regex import RegexError, compile_anchored
+from collector.regex import RegexError
 
 ValueType = Literal["scalar", "vector", "matrix", "string"]
 Card = Literal["one-to-one", "many-to-one", "one-to-many", "many-to-many"]
@@ -227,14 +227,14 @@ def _at(node: pp.VectorSelector | pp.SubqueryExpr) -> At | None:
 
 def _matcher(raw: pp.Matcher) -> Matcher:
     op = next(text for value, text in _MATCH_OPS if raw.op == value)
-    if op in ("=~", "!~"):
-        try:
-            compile_anchored(raw.value)
-        except RegexError as exc:
-            raise BadDataError(f"parse error: {exc}") from None
     try:
         return Matcher(name=raw.name, op=op, value=raw.value)
-    except ValidationError:
+    except ValidationError as exc:
+        # The matcher compiles its regex once, in its validation: a refused one is that error's cause.
+        causes = [error.get("ctx", {}).get("error") for error in exc.errors()]
+        refused = next((cause for cause in causes if isinstance(cause, RegexError)), None)
+        if refused is not None:
+            raise BadDataError(f"parse error: {refused}") from None
         raise BadDataError(f"parse error: {raw.name!r} is not a label name") from None
 
 

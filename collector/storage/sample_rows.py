@@ -254,17 +254,15 @@ async def read_pieces(conn: Connection, layouts: dict[int, SetLayout], spans: Sp
     sql = _SQL[bool(spans.dirty)].pieces
     rows = await conn.fetch(sql, servers, *spans.params(), *runs, *single, several)
     stamps: dict[tuple[UUID, bytes], Ints] = {}
-    raw_sets: dict[int, tuple[list[int], list[bytes]]] = {}
+    raw_sets: dict[int, tuple[list[int], bytes]] = {}
     raw_servers: dict[UUID, list[int]] = {}
     chunk_columns: list[tuple[int, Ints, bytes]] = []
     for row in rows:
         if row["timestamps"] is None:
             set_stamps = row["ts_ms"]
             raw_servers.setdefault(row["server_id"], []).extend(set_stamps)
-            if row["v"] is not None:
-                raw_stamps, blobs = raw_sets.setdefault(row["series_set_id"], ([], []))
-                raw_stamps.extend(set_stamps)
-                blobs.append(row["v"])
+            if row["v"] is not None:  # a set's raw rows: one row, in time order
+                raw_sets[row["series_set_id"]] = (set_stamps, row["v"])
             continue
         key = (row["server_id"], row["timestamps"])
         ts = stamps.get(key)
@@ -280,13 +278,10 @@ async def read_pieces(conn: Connection, layouts: dict[int, SetLayout], spans: Sp
         pieces.add(series_id, ts, values)
     for server_id, server_stamps in raw_servers.items():
         pieces.scrapes(server_id, np.asarray(server_stamps, dtype=np.int64))
-    for set_id, (raw_stamps, blobs) in raw_sets.items():
+    for set_id, (raw_stamps, blob) in raw_sets.items():
         layout, where = layouts[set_id], columns[set_id]
         ts = np.asarray(raw_stamps, dtype=np.int64)
-        matrix = np.frombuffer(b"".join(blobs), dtype=">f8").reshape(len(raw_stamps), -1).astype(np.float64)
-        if len(ts) > 1 and not bool(np.all(ts[1:] >= ts[:-1])):  # rows come in no promised order
-            order = np.argsort(ts, kind="stable")
-            ts, matrix = ts[order], matrix[order]
+        matrix = np.frombuffer(blob, dtype=">f8").reshape(len(ts), -1).astype(np.float64)
         for pos, series_id in zip(layout.positions, layout.series_ids, strict=True):
             pieces.add(series_id, ts, np.ascontiguousarray(matrix[:, where[pos]]))
 
