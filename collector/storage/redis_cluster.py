@@ -51,14 +51,21 @@ def new_client(url: str, *, cluster: bool = False, **options: object) -> aioredi
 
 
 PUBLISH_SCRIPT: Final = "for i = 1, #ARGV, 2 do redis.call('PUBLISH', ARGV[i], ARGV[i + 1]) end return 1"
-"""ARGV: channel, message, channel, message … A cluster pipeline refuses PUBLISH; a script without keys runs
-on any node, and a node's PUBLISH reaches the subscribers of every node."""
+"""ARGV: channel, message, channel, message … A cluster pipeline refuses PUBLISH, so a script publishes; a
+node's PUBLISH reaches the subscribers of every node."""
+
+PUBLISH_ROUTE: Final = "{openmanager:events}"
+"""The key the publishing script declares and never touches: it sends every publish to the node of one slot.
+A script without keys would go to a random node each time, and messages that different nodes forward over
+the cluster bus can reach a subscriber out of order (a status change before the first sight it follows)."""
 
 
 async def publish_all(client: aioredis.Redis, messages: Sequence[tuple[str, str | bytes]]) -> None:
-    """Publish every (channel, message) in one round trip, on a single server or a cluster."""
+    """Publish every (channel, message) in one round trip, on a single server or a cluster, in the order
+    given and after everything published before through this function."""
     if messages:
-        await client.eval(PUBLISH_SCRIPT, 0, *(part for message in messages for part in message))
+        parts = (part for message in messages for part in message)
+        await client.eval(PUBLISH_SCRIPT, 1, PUBLISH_ROUTE, *parts)
 
 
 def is_cluster(client: aioredis.Redis) -> bool:

@@ -50,6 +50,31 @@ async def test_a_cluster_url_gives_a_cluster_client_that_publishes(redis_cluster
         await client.aclose()
 
 
+async def test_a_cluster_delivers_what_is_published_in_the_order_it_was_published(
+    redis_cluster_url: str,
+) -> None:
+    """One message per call, as a writer publishes batch after batch: whichever node the subscriber is on,
+    the messages reach it in the order they were sent."""
+    client = new_client(redis_cluster_url)
+    sent = [str(n).encode() for n in range(400)]
+    try:
+        async with client.pubsub(ignore_subscribe_messages=True) as pubsub:
+            await pubsub.subscribe("events:order@0")
+            await asyncio.sleep(0.1)
+            for message in sent:
+                await publish_all(client, [("events:order@0", message)])
+            got: list[bytes] = []
+            quiet = 0  # reads in a row with nothing (the subscription's confirmation reads as nothing too)
+            while len(got) < len(sent) and quiet < 3:
+                message = await pubsub.get_message(timeout=0.5)
+                quiet = 0 if message is not None else quiet + 1
+                if message is not None:
+                    got.append(message["data"])
+        assert got == sent
+    finally:
+        await client.aclose()
+
+
 async def test_a_plain_url_with_the_cluster_setting_is_a_cluster_too(redis_cluster_url: str) -> None:
     first = redis_cluster_url.removeprefix("redis+cluster://").split(",")[0]
     client = new_client(f"redis://{first}", cluster=True)
