@@ -57,5 +57,10 @@ async def allowed_for(env: AskEnv, principal: Principal) -> set[UUID] | None:
 def source_for(env: AskEnv, allowed: set[UUID] | None) -> StorageSource:
     """A PromQL source over the allowed servers' series only, as ``/api/v1/query`` reads."""
     return StorageSource(
-        env.stores.pg, env.stores.redis, servers=allowed, max_samples=env.max_samples, clock=env.clock
+        env.stores.pg,
+        env.stores.redis,
+        servers=allowed,
+        max_samples=env.max_samples,
+        clock=env.clock,
+        raw_cache=env.stores.raw_cache,
     )

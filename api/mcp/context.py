@@ -63,6 +63,7 @@ class ToolContext:
             self.backend.redis,
             servers=None if self.servers is None else set(self.servers),
             max_samples=self.backend.settings.query.max_samples,
+            raw_cache=self.backend.stores.raw_cache,
         )
 
 

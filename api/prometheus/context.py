@@ -41,6 +41,7 @@ async def source_for(request: web.Request) -> StorageSource:
         stores.redis,
         servers=await allowed_servers(request),
         max_samples=request.app[SETTINGS].query.max_samples,
+        raw_cache=stores.raw_cache,
     )
 
 

@@ -7,7 +7,8 @@ PostgreSQL write path has not stored it yet. The live value is the same scrape t
 query's answer does not change when the row lands. Nothing is copied: both stores are read as they are.
 
 A source is made per request: it reads only the series of the servers the caller may see (``servers``,
-None for all), and it counts the samples it loads against the query's budget.
+None for all), and it counts the samples it loads against the query's budget. ``raw_cache`` is the stores'
+cache of raw-row columns (:attr:`collector.storage.connections.Stores.raw_cache`; None reads every row).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from collector.result import SeriesKey
 from collector.storage import keys, samples_read
 from collector.storage.live_codec import decode_latest, decode_series_set
 from collector.storage.live_read import parse_status
+from collector.storage.raw_cache import RawCache
 from collector.storage.sample_rows import SampleLimitError
 from collector.storage.samples_read import SampleRead, SelectedSeries, read_samples_many
 
@@ -73,8 +75,10 @@ class StorageSource:
         servers: Collection[UUID] | None = None,
         max_samples: int = 50_000_000,
         clock: Callable[[], float] = time.time,
+        raw_cache: RawCache | None = None,
     ) -> None:
         self.pool = pool
+        self.raw_cache = raw_cache
         self.redis = redis
         self.servers = None if servers is None else frozenset(servers)
         self.max_samples = max_samples
@@ -101,6 +105,7 @@ class StorageSource:
                 [samples_read.Selection(s.matchers, s.start_ms, s.end_ms) for s in selections],
                 servers=self.servers,
                 max_samples=max(0, self.max_samples - self.loaded),
+                raw_cache=self.raw_cache,
             )
         except SampleLimitError:
             raise TooManySamplesError("query execution") from None

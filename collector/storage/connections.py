@@ -34,6 +34,7 @@ from collector.embedded import embedded_stores
 from collector.secrets import active
 from collector.secrets.plaintext import seal_plaintext
 from collector.storage.migrate import migrate
+from collector.storage.raw_cache import RawCache
 from collector.storage.redis_cluster import new_client
 
 log = structlog.get_logger(__name__)
@@ -73,6 +74,8 @@ class Stores:
     postgres_dsn: str = field(default="", repr=False, compare=False)
     """The DSN the pool connects with (the embedded server's too), for tools such as ``pg_dump``; never
     shown (it may hold a password)."""
+    raw_cache: RawCache = field(default_factory=RawCache, repr=False, compare=False)
+    """The raw-row columns recent queries read from this database (see :mod:`collector.storage.raw_cache`)."""
 
 
 async def retry(

@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 
 from collector.storage.column_cache import COLUMNS
 from collector.storage.partitions import Connection
+from collector.storage.raw_cache import RawCache, RunsKey
 
 Ints = NDArray[np.int64]
 Floats = NDArray[np.float64]
@@ -120,12 +121,18 @@ ORDER BY ss.id, p.pos"""  # noqa: S608 - constants only
     # grouping: several times cheaper per row); sets with several runs stitch them with string_agg. Then the
     # raw rows of each set come as one row (their times in order, their bytes one after the other), so
     # Python handles a row per set rather than one per scrape.
+    # A raw row whose columns the process holds already (`collector.storage.raw_cache`: the (set, time) pairs
+    # of ``held``) gives its time only: its bytes are neither decompressed nor sent.
     pieces = f"""
 WITH {tiers}
 runs AS (SELECT * FROM unnest(${n}::bigint[], ${n + 1}::int[], ${n + 2}::int[]) AS u(set_id, first, last)),
-raw AS (SELECT r.server_id, r.ts, r.series_set_id, r.vals FROM history_raw r
-        WHERE r.server_id = ANY($1::uuid[]) AND r.ts >= $4 AND r.ts <= $5
-        {_DIRTY_ROWS if dirty else ""}),
+held AS (SELECT h.set_id, timestamptz 'epoch' + h.ms * interval '1 millisecond' AS ts
+         FROM unnest(${n + 7}::bigint[], ${n + 8}::int8[]) AS h(set_id, ms)),
+raw_rows AS (SELECT r.server_id, r.ts, r.series_set_id, r.vals FROM history_raw r
+             WHERE r.server_id = ANY($1::uuid[]) AND r.ts >= $4 AND r.ts <= $5
+             {_DIRTY_ROWS if dirty else ""}),
+raw AS (SELECT r.server_id, r.ts, r.series_set_id, CASE WHEN h.set_id IS NULL THEN r.vals END AS vals
+        FROM raw_rows r LEFT JOIN held h ON h.set_id = r.series_set_id AND h.ts = r.ts),
 raw_pieces AS (
   SELECT r.server_id, r.series_set_id, r.ts,
          substring(r.vals FROM 8 * (${n + 4}::int[])[p.i] - 7
@@ -138,16 +145,19 @@ raw_pieces AS (
                     ORDER BY u.first)
   FROM raw r JOIN runs u ON u.set_id = r.series_set_id
   WHERE r.series_set_id = ANY(${n + 6}::bigint[])
-  GROUP BY r.server_id, r.ts, r.series_set_id)
-SELECT c.server_id, c.series_set_id, NULL::int8[] AS ts_ms, NULL::bytea AS v, c.n_points, c.timestamps,
-       u.first, c.offsets[u.first:u.last + 1] AS offs,
+  GROUP BY r.server_id, r.ts, r.series_set_id),
+raw_ms AS (SELECT server_id, series_set_id, ts, (extract(epoch FROM ts) * 1000)::int8 AS ms, v
+           FROM raw_pieces)
+SELECT c.server_id, c.series_set_id, NULL::int8[] AS ts_ms, NULL::int8[] AS read_ms, NULL::bytea AS v,
+       c.n_points, c.timestamps, u.first, c.offsets[u.first:u.last + 1] AS offs,
        substring(c.payload FROM c.offsets[u.first] + 1 FOR c.offsets[u.last + 1] - c.offsets[u.first]) AS span
 FROM history_chunks c LEFT JOIN runs u ON u.set_id = c.series_set_id
 WHERE c.server_id = ANY($1::uuid[]) AND c.start_ts >= $2 AND c.start_ts <= $3
 UNION ALL
-SELECT server_id, series_set_id, array_agg((extract(epoch FROM ts) * 1000)::int8 ORDER BY ts),
-       string_agg(v, ''::bytea ORDER BY ts), NULL, NULL, NULL, NULL, NULL
-FROM raw_pieces
+SELECT server_id, series_set_id, array_agg(ms ORDER BY ts),
+       array_agg(ms ORDER BY ts) FILTER (WHERE v IS NOT NULL), string_agg(v, ''::bytea ORDER BY ts),
+       NULL, NULL, NULL, NULL, NULL
+FROM raw_ms
 GROUP BY server_id, series_set_id"""  # noqa: S608 - constants only
     return _Statements(f"WITH {tiers} {active} SELECT id FROM active", layout, pieces)  # noqa: S608
 
@@ -168,6 +178,10 @@ class SetLayout:
     server_id: UUID
     positions: list[int] = field(default_factory=list)
     series_ids: list[int] = field(default_factory=list)
+
+    def runs_key(self) -> RunsKey:
+        """The set's runs as a key of the raw-row cache (the same runs cut the same bytes from a row)."""
+        return tuple(self.runs())
 
     def runs(self) -> list[tuple[int, int]]:
         """(first, last) positions of the runs read at once, in order."""
@@ -228,8 +242,16 @@ class Pieces:
         self.timeline.setdefault(server_id, []).append(ts[(ts >= self.start_ms) & (ts <= self.end_ms)])
 
 
-async def read_pieces(conn: Connection, layouts: dict[int, SetLayout], spans: Spans, pieces: Pieces) -> None:
-    """Every sample of the laid-out series in ``spans``, and their servers' scrape times, into ``pieces``."""
+async def read_pieces(
+    conn: Connection,
+    layouts: dict[int, SetLayout],
+    spans: Spans,
+    pieces: Pieces,
+    raw_cache: RawCache | None = None,
+) -> None:
+    """Every sample of the laid-out series in ``spans``, and their servers' scrape times, into ``pieces``.
+    The raw rows ``raw_cache`` holds columns of come without their bytes; it keeps what was read."""
+    cache = raw_cache if raw_cache is not None else RawCache(max_bytes=0)
     runs: tuple[list[int], list[int], list[int]] = ([], [], [])
     single: tuple[list[int], list[int], list[int]] = ([], [], [])
     several: list[int] = []
@@ -251,18 +273,22 @@ async def read_pieces(conn: Connection, layouts: dict[int, SetLayout], spans: Sp
         else:
             several.append(set_id)
     servers = sorted({layout.server_id for layout in layouts.values()})
+    # The raw rows whose columns the process holds (see raw_cache): sent so that only their times come back.
+    held = {set_id: cache.get((set_id, layout.runs_key())) for set_id, layout in layouts.items()}
+    held_ids = [set_id for set_id, entry in held.items() if entry is not None for _ in range(len(entry.ts))]
+    held_ms = [ms for entry in held.values() if entry is not None for ms in entry.ts.tolist()]
     sql = _SQL[bool(spans.dirty)].pieces
-    rows = await conn.fetch(sql, servers, *spans.params(), *runs, *single, several)
+    rows = await conn.fetch(sql, servers, *spans.params(), *runs, *single, several, held_ids, held_ms)
     stamps: dict[tuple[UUID, bytes], Ints] = {}
-    raw_sets: dict[int, tuple[list[int], bytes]] = {}
+    raw_sets: dict[int, tuple[list[int], list[int] | None, bytes | None]] = {}
     raw_servers: dict[UUID, list[int]] = {}
     chunk_columns: list[tuple[int, Ints, bytes]] = []
     for row in rows:
         if row["timestamps"] is None:
             set_stamps = row["ts_ms"]
             raw_servers.setdefault(row["server_id"], []).extend(set_stamps)
-            if row["v"] is not None:  # a set's raw rows: one row, in time order
-                raw_sets[row["series_set_id"]] = (set_stamps, row["v"])
+            if row["series_set_id"] in layouts:  # a set's raw rows: one row, in time order
+                raw_sets[row["series_set_id"]] = (set_stamps, row["read_ms"], row["v"])
             continue
         key = (row["server_id"], row["timestamps"])
         ts = stamps.get(key)
@@ -278,12 +304,15 @@ async def read_pieces(conn: Connection, layouts: dict[int, SetLayout], spans: Sp
         pieces.add(series_id, ts, values)
     for server_id, server_stamps in raw_servers.items():
         pieces.scrapes(server_id, np.asarray(server_stamps, dtype=np.int64))
-    for set_id, (raw_stamps, blob) in raw_sets.items():
+    for set_id, (raw_stamps, read_stamps, blob) in raw_sets.items():
         layout, where = layouts[set_id], columns[set_id]
-        ts = np.asarray(raw_stamps, dtype=np.int64)
-        matrix = np.frombuffer(blob, dtype=">f8").reshape(len(ts), -1).astype(np.float64)
+        read_ts = np.asarray(read_stamps or [], dtype=np.int64)
+        read = np.frombuffer(blob or b"", dtype=">f8").reshape(len(read_ts), len(where)).astype(np.float64)
+        got = cache.assemble(
+            (set_id, layout.runs_key()), held.get(set_id), np.asarray(raw_stamps, np.int64), read_ts, read
+        )
         for pos, series_id in zip(layout.positions, layout.series_ids, strict=True):
-            pieces.add(series_id, ts, np.ascontiguousarray(matrix[:, where[pos]]))
+            pieces.add(series_id, got.ts, np.ascontiguousarray(got.matrix[:, where[pos]]))
 
 
 def _run_columns(

@@ -40,6 +40,7 @@ from collector.matchers import Matcher
 from collector.storage import history_read
 from collector.storage.history import ms_to_datetime
 from collector.storage.partitions import Connection
+from collector.storage.raw_cache import RawCache
 from collector.storage.sample_rows import Pieces, SampleLimitError, Spans, read_layouts, read_pieces
 
 Ints = NDArray[np.int64]
@@ -280,7 +281,13 @@ def _groups(selections: Sequence[Selection]) -> list[_Group]:
 
 
 async def _read_group(
-    conn: Connection, group: _Group, series: list[SelectedSeries], found: Candidates, budget: int
+    conn: Connection,
+    group: _Group,
+    series: list[SelectedSeries],
+    found: Candidates,
+    budget: int,
+    *,
+    raw_cache: RawCache | None,
 ) -> int:
     """Read ``series`` over the group's range into it; returns the samples held."""
     pieces = Pieces(group.start_ms, group.end_ms, budget)
@@ -288,7 +295,7 @@ async def _read_group(
     spans = Spans.of(start, end, found.compacted_until, found.dirty)
     layouts = await read_layouts(conn, [(s.series_id, s.server_id) for s in series], spans)
     if layouts:
-        await read_pieces(conn, layouts, spans, pieces)
+        await read_pieces(conn, layouts, spans, pieces, raw_cache)
     group.scrapes = {server_id: _sorted_unique(parts) for server_id, parts in pieces.timeline.items()}
     group.samples = {series_id: _merge(parts) for series_id, parts in pieces.samples.items()}
     return pieces.held
@@ -325,13 +332,15 @@ async def read_samples_many(
     *,
     servers: Collection[UUID] | None = None,
     max_samples: int = 50_000_000,
+    raw_cache: RawCache | None = None,
 ) -> list[SampleRead]:
     """What :func:`read_samples` answers for each selection, read together on one connection.
 
     Selections whose ranges overlap are read as one range (their union), so a query's selectors cost three
     statements whatever their number: the candidate series of all (with the compaction watermark), where the
     selected series sit in the series sets, and their rows. ``max_samples`` bounds the series of each
-    selection and the samples of all.
+    selection and the samples of all. ``raw_cache`` keeps the raw-row columns read for the next reads of
+    the same database (None: every row is read whole).
     """
     clamped = [
         Selection(s.matchers, clamp_ms(s.start_ms, low=True), clamp_ms(s.end_ms, low=False))
@@ -353,7 +362,8 @@ async def read_samples_many(
             series = {item.series_id: item for i in group.members for item in found.selected[i]}
             if not series:
                 continue
-            budget -= await _read_group(conn, group, list(series.values()), found, budget)
+            members = list(series.values())
+            budget -= await _read_group(conn, group, members, found, budget, raw_cache=raw_cache)
             for i in group.members:
                 if found.selected[i]:
                     reads[i] = _sample_read(group, clamped[i], found.selected[i])

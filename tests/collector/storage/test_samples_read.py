@@ -13,11 +13,14 @@ import pytest
 from collector.matchers import Matcher
 from collector.result import ScrapeResult, SeriesKey, TargetInfo
 from collector.storage.maintenance import HistoryConfig, run_maintenance
+from collector.storage.raw_cache import RawCache
 from collector.storage.sample_rows import SampleLimitError
 from collector.storage.samples_read import (
     STALE_NAN_BITS,
+    Selection,
     portable_regex,
     read_samples,
+    read_samples_many,
     sql_prefilter,
     with_staleness,
 )
@@ -131,6 +134,32 @@ async def test_a_late_row_for_a_compacted_hour_is_read_before_maintenance_compac
     (load,) = read.series
     assert load.ts.tolist()[:2] == [T0_MS + 3 * 3_600_000, late_ms]
     assert load.values.tolist() == [0.0, 99.0, 1.0, 2.0, 3.0]
+
+
+async def test_raw_rows_held_by_the_cache_read_as_rows_read_whole_and_a_late_row_is_read(
+    fresh_pg_dsn: str,
+) -> None:
+    t = target(1)
+    keys: tuple[SeriesKey, ...] = (("up", t.labels), ("load", t.labels), ("temp", t.labels))
+    scrapes = [0, 2, 3, 4]  # the scrape at 1 comes late, after the first read
+    cache = RawCache()
+
+    async def load_and_temp(raw_cache: RawCache | None) -> list[tuple[list[int], list[float]]]:
+        selection = Selection([Matcher(name="__name__", op="=~", value="load|temp")], T0_MS, T0_MS + 600_000)
+        (read,) = await read_samples_many(pool, [selection], raw_cache=raw_cache)
+        return [(s.ts.tolist(), s.values.tolist()) for s in read.series]
+
+    async with migrated_pool(fresh_pg_dsn) as pool:
+        await write(pool, [result(t, T0_MS + k * STEP_MS, [1.0, k + 0.5, -k], keys) for k in scrapes])
+        first = await load_and_temp(cache)
+        assert first == await load_and_temp(None)
+        assert (cache.hits, cache.misses) == (0, 4)
+        await write(pool, [result(t, T0_MS + STEP_MS, [1.0, 99.0, -99.0], keys)])
+        again = await load_and_temp(cache)
+        whole = await load_and_temp(None)
+    assert again == whole
+    assert whole[0] == ([T0_MS + k * STEP_MS for k in range(5)], [0.5, 99.0, 2.5, 3.5, 4.5])
+    assert (cache.hits, cache.misses) == (4, 4 + 1)  # the four rows held, the late one read
 
 
 @pytest.mark.parametrize("compacted", [False, True], ids=["raw", "chunks"])
