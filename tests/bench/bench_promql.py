@@ -12,7 +12,9 @@ load, network, disk and filesystem families, the rest collector durations), scra
 
 then typical "Node Exporter Full" panel queries are asked of both over HTTP as Grafana asks them
 (``query_range`` over the last 1 h at 15 s, 24 h at 1 m and 7 d at 10 m), ``--repeat`` times each,
-alternating. It prints each query's median latency on both sides and their ratio, the median ratio per range
+alternating. Each server runs in a process of its own, ours as ``openmanager api``: a server in this script's
+process would share its event loop with the client and pay for the client's work too. It prints each
+query's median latency on both sides and their ratio, the median ratio per range
 and overall, and how many answers agree. It needs the Debian package ``prometheus``, PostgreSQL on
 127.0.0.1:5432 (a database of its own, dropped at the end) and Redis on 127.0.0.1:6379 (a free database).
 """
@@ -50,6 +52,7 @@ from collector.storage.history import HistoryBatch, HistoryStore, SetDigests, ba
 from collector.storage.maintenance import HistoryConfig, run_maintenance
 from tests.collector.promql.differential import compare_bodies
 from tests.conftest import _claim_redis_db, create_database, drop_database, release_redis_db
+from tests.openmanager.running import start_service, wait_healthy
 from tests.ports import free_port, wait_port
 
 ADMIN_DSN = os.environ.get("OM_BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -367,8 +370,6 @@ async def main(args: argparse.Namespace) -> None:
         app = create_app(settings)
         runner = web.AppRunner(app)
         await runner.setup()
-        port = free_port()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
         try:
             pool = app[STORES].pg
             started = time.monotonic()
@@ -386,9 +387,25 @@ async def main(args: argparse.Namespace) -> None:
             _, token = await create_api_token(
                 pool, owner, "bench", "admin", datetime.now(UTC) + timedelta(days=1)
             )
-            await run_queries(
-                prometheus.url, f"http://127.0.0.1:{port}", token, end_ms, args.repeat, host=args.servers // 2
+            api_port = free_port()
+            api = start_service(
+                api_port,
+                pg_dsn=dsn,
+                redis_url=f"{REDIS_URL}/{db}",
+                data_dir=workdir / "api",
+                targets=workdir / "targets.yaml",
+                env={"OM_RATE_LIMIT_RPS": "0"},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                command="api",
             )
+            try:
+                await asyncio.to_thread(wait_healthy, api, api_port)
+                ours = f"http://127.0.0.1:{api_port}"
+                await run_queries(prometheus.url, ours, token, end_ms, args.repeat, args.servers // 2)
+            finally:
+                api.terminate()
+                api.wait(timeout=60)
         finally:
             await runner.cleanup()
             prometheus.stop()
