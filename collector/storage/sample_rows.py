@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 
 from collector.storage.column_cache import COLUMNS
 from collector.storage.partitions import Connection
-from collector.storage.raw_cache import RawCache, RunsKey
+from collector.storage.raw_cache import Key, RawCache
 
 Ints = NDArray[np.int64]
 Floats = NDArray[np.float64]
@@ -179,10 +179,6 @@ class SetLayout:
     positions: list[int] = field(default_factory=list)
     series_ids: list[int] = field(default_factory=list)
 
-    def runs_key(self) -> RunsKey:
-        """The set's runs as a key of the raw-row cache (the same runs cut the same bytes from a row)."""
-        return tuple(self.runs())
-
     def runs(self) -> list[tuple[int, int]]:
         """(first, last) positions of the runs read at once, in order."""
         out: list[tuple[int, int]] = []
@@ -256,11 +252,13 @@ async def read_pieces(
     single: tuple[list[int], list[int], list[int]] = ([], [], [])
     several: list[int] = []
     columns: dict[int, dict[int, int]] = {}
+    cache_keys: dict[int, Key] = {}
     for set_id, layout in layouts.items():
         # A raw row's bytes are its runs one after the other: each position's column in them.
         column = 0
         where = columns[set_id] = {}
         set_runs = layout.runs()
+        cache_keys[set_id] = (set_id, tuple(set_runs))  # the same runs cut the same bytes from a row
         for first, last in set_runs:
             for field_values, value in zip(runs, (set_id, first, last), strict=True):
                 field_values.append(value)
@@ -274,7 +272,7 @@ async def read_pieces(
             several.append(set_id)
     servers = sorted({layout.server_id for layout in layouts.values()})
     # The raw rows whose columns the process holds (see raw_cache): sent so that only their times come back.
-    held = {set_id: cache.get((set_id, layout.runs_key())) for set_id, layout in layouts.items()}
+    held = {set_id: cache.get(key) for set_id, key in cache_keys.items()}
     held_ids = [set_id for set_id, entry in held.items() if entry is not None for _ in range(len(entry.ts))]
     held_ms = [ms for entry in held.values() if entry is not None for ms in entry.ts.tolist()]
     sql = _SQL[bool(spans.dirty)].pieces
@@ -308,9 +306,8 @@ async def read_pieces(
         layout, where = layouts[set_id], columns[set_id]
         read_ts = np.asarray(read_stamps or [], dtype=np.int64)
         read = np.frombuffer(blob or b"", dtype=">f8").reshape(len(read_ts), len(where)).astype(np.float64)
-        got = cache.assemble(
-            (set_id, layout.runs_key()), held.get(set_id), np.asarray(raw_stamps, np.int64), read_ts, read
-        )
+        ts = np.asarray(raw_stamps, dtype=np.int64)
+        got = cache.assemble(cache_keys[set_id], held[set_id], ts, read_ts, read)
         for pos, series_id in zip(layout.positions, layout.series_ids, strict=True):
             pieces.add(series_id, got.ts, np.ascontiguousarray(got.matrix[:, where[pos]]))
 
