@@ -9,12 +9,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import gc
+import io
 import logging
 import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator
+import threading
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -56,6 +59,40 @@ def _restore_logging() -> Iterator[None]:
     root.handlers[:] = handlers
     root.setLevel(level)
     structlog.reset_defaults()
+
+
+STUCK_TEST_S = 540.0
+"""A test still running after this long has its asyncio tasks' stacks printed; pytest-timeout (``timeout``
+in pyproject.toml) fails it a minute later. A hang then names where each task waits instead of using up CI's
+time."""
+
+
+def _print_waiting_tasks(item: pytest.Item) -> None:
+    """Where every unfinished task of every open event loop waits, on the terminal at once (output capture
+    would hold it back until the test ends). Read from a timer thread: a diagnosis only."""
+    text = io.StringIO()
+    print(f"\n== {item.nodeid} still running after {STUCK_TEST_S:.0f} s; its event loops' tasks:", file=text)
+    loops = [o for o in gc.get_objects() if isinstance(o, asyncio.AbstractEventLoop) and not o.is_closed()]
+    for loop in loops:
+        for task in asyncio.all_tasks(loop):
+            task.print_stack(file=text)
+    capture = item.config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        item.config.get_terminal_writer().write(text.getvalue(), flush=True)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> Generator[None, object, object]:
+    """Arm :func:`_print_waiting_tasks` for the test's setup, call and teardown."""
+    timer = threading.Timer(STUCK_TEST_S, _print_waiting_tasks, args=(item,))
+    timer.daemon = True
+    timer.start()
+    try:
+        return (yield)
+    finally:
+        timer.cancel()
 
 
 TEST_SECRETS_KEY = new_key()
