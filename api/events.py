@@ -36,7 +36,6 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from pydantic import Field
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from api.auth.authz import allowed_servers, require_principal
 from api.auth.middleware import auth_middleware, unauthorized
@@ -44,8 +43,9 @@ from api.auth.tokens import API_TOKEN_PREFIX
 from api.errors import ApiError
 from api.keys import BROKER, SETTINGS, STORES, STREAM_CONFIG
 from api.openapi import ApiRoutes, QueryModel
-from collector.backoff import Backoff, RetrySchedule
+from collector.backoff import Backoff
 from collector.storage.keys import EVENTS_ALERTS, EVENTS_SCRAPE, EVENTS_STATUS, channel, channel_base
+from collector.storage.subscription import Subscription
 
 log = structlog.get_logger(__name__)
 
@@ -56,7 +56,6 @@ _EVENT_OF_CHANNEL: Final[dict[bytes, EventName]] = {
     EVENTS_SCRAPE.encode(): "scrape",
     EVENTS_ALERTS.encode(): "alert",
 }
-_POLL_S = 1.0
 _RESUBSCRIBE_BACKOFF = Backoff(0.2, 5.0)
 _STREAM_RETRY_AFTER_S = 30
 
@@ -139,9 +138,9 @@ class Subscriber:
             await asyncio.wait_for(self.wake.wait(), timeout_s)
 
 
-def parse_message(channel: bytes, data: bytes) -> Message | None:
+def parse_message(channel: bytes | str, data: bytes | str) -> Message | None:
     """The :class:`Message` of a pub/sub payload; None for an unknown channel or a non-JSON payload."""
-    event = _EVENT_OF_CHANNEL.get(channel_base(channel))
+    event = _EVENT_OF_CHANNEL.get(channel_base(channel if isinstance(channel, bytes) else channel.encode()))
     if event is None:
         return None
     try:
@@ -166,10 +165,17 @@ def encode_event(message: Message) -> bytes:
 class Broker:
     """The application's one Redis subscription, fanned out to every open stream."""
 
-    def __init__(self, queue_size: int) -> None:
+    def __init__(self, redis: Redis, queue_size: int) -> None:
         self._queue_size = queue_size
         self._subscribers: set[Subscriber] = set()
-        self.ready = asyncio.Event()
+        self.subscription = Subscription(
+            redis,
+            [channel(name, redis) for name in (EVENTS_STATUS, EVENTS_SCRAPE, EVENTS_ALERTS)],
+            self._dispatch,
+            backoff=_RESUBSCRIBE_BACKOFF,
+            what="events",
+        )
+        self.ready = self.subscription.ready
         """Set while the Redis subscription is active (tests wait for it before publishing)."""
         self.closed = False
         self.streams_of: Counter[UUID] = Counter()
@@ -217,30 +223,10 @@ class Broker:
         for subscriber in self._subscribers:
             subscriber.close()
 
-    async def run(self, redis: Redis) -> None:
-        """Subscribe and dispatch until cancelled; a lost connection is logged, then retried with backoff."""
-        schedule = RetrySchedule(_RESUBSCRIBE_BACKOFF)
-        while True:
-            try:
-                async with redis.pubsub(ignore_subscribe_messages=True) as pubsub:
-                    await pubsub.subscribe(
-                        *(channel(name, redis) for name in (EVENTS_STATUS, EVENTS_SCRAPE, EVENTS_ALERTS))
-                    )
-                    self.ready.set()
-                    schedule.succeeded()
-                    while True:
-                        # A bounded wait rather than listen(): the loop stays responsive to cancellation.
-                        raw = await pubsub.get_message(ignore_subscribe_messages=True, timeout=_POLL_S)
-                        if raw is not None and raw.get("type") == "message":
-                            message = parse_message(raw["channel"], raw["data"])
-                            if message is not None:
-                                self.publish(message)
-            except (RedisError, OSError) as exc:
-                delay_s = schedule.failed(exc)
-                log.warning("event subscription lost; resubscribing", error=str(exc), retry_in_s=delay_s)
-            finally:
-                self.ready.clear()
-            await asyncio.sleep(schedule.wait_s())
+    def _dispatch(self, channel_name: bytes | str, data: bytes | str) -> None:
+        message = parse_message(channel_name, data)
+        if message is not None:
+            self.publish(message)
 
 
 class EventsQuery(QueryModel):
@@ -339,14 +325,12 @@ async def query_token_middleware(request: web.Request, handler: Handler) -> web.
 
 
 async def _broker_ctx(app: web.Application) -> AsyncIterator[None]:
-    broker = Broker(app[STREAM_CONFIG].queue_size)
+    broker = Broker(app[STORES].redis, app[STREAM_CONFIG].queue_size)
     app[BROKER] = broker
-    task = asyncio.create_task(broker.run(app[STORES].redis), name="events-broker")
+    broker.subscription.start()
     yield
     broker.close()
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await broker.subscription.close()
 
 
 async def _end_streams(app: web.Application) -> None:

@@ -20,15 +20,19 @@ import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError
 
+from collector.backoff import Backoff
 from collector.result import ScrapeResult, TargetInfo
 from collector.storage import keys
 from collector.storage.redis_cluster import publish_all
+from collector.storage.subscription import Subscription
 from collector.summary import ServerSummary
 
 log = structlog.get_logger(__name__)
 
 CHANNEL: Final = "cluster:waves"
 """Channel (scoped by :func:`~collector.storage.keys.channel`): one JSON list of observations per wave."""
+
+_RESUBSCRIBE_BACKOFF = Backoff(0.2, 5.0)
 
 Deliver = Callable[[Sequence[ScrapeResult], Mapping[str, ServerSummary]], None]
 
@@ -91,7 +95,10 @@ class WaveRelay:
         self._channel = keys.channel(CHANNEL, redis)
         self._outbox: list[str] = []
         self._wake = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._publisher: asyncio.Task[None] | None = None
+        self._listener = Subscription(
+            redis, [self._channel], self._heard, backoff=_RESUBSCRIBE_BACKOFF, what="wave relay"
+        )
         self.relayed = 0
 
     def observe(self, results: Sequence[ScrapeResult], summaries: Mapping[str, ServerSummary]) -> None:
@@ -105,9 +112,9 @@ class WaveRelay:
     async def start(self, *, listen: bool = True) -> None:
         """Start publishing this member's waves and, unless ``listen`` is false (a process that never
         holds the lease), listening for the others'."""
-        self._tasks = [asyncio.create_task(self._publish(), name="wave-relay-publish")]
+        self._publisher = asyncio.create_task(self._publish(), name="wave-relay-publish")
         if listen:
-            self._tasks.append(asyncio.create_task(self._listen(), name="wave-relay-listen"))
+            self._listener.start()
 
     async def _publish(self) -> None:
         while True:
@@ -121,25 +128,17 @@ class WaveRelay:
                     "waves not relayed to the alert engine", waves=len(waves), error=str(exc) or repr(exc)
                 )
 
-    async def _listen(self) -> None:
-        while True:
-            try:
-                async with self._redis.pubsub(ignore_subscribe_messages=True) as pubsub:
-                    await pubsub.subscribe(self._channel)
-                    while True:
-                        message = await pubsub.get_message(timeout=1.0)
-                        if message is not None and self._is_leader():
-                            results, summaries = decode_wave(message["data"])
-                            self.relayed += len(results)
-                            self._deliver(results, summaries)
-            except (RedisError, OSError) as exc:
-                log.warning("wave relay subscription lost, retrying", error=str(exc) or repr(exc))
-                await asyncio.sleep(1.0)
+    def _heard(self, _channel: bytes | str, data: bytes | str) -> None:
+        if self._is_leader():
+            results, summaries = decode_wave(data)
+            self.relayed += len(results)
+            self._deliver(results, summaries)
 
     async def close(self) -> None:
-        """Stop both tasks."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
+        """Stop publishing and listening."""
+        if self._publisher is not None:
+            self._publisher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await self._publisher
+            self._publisher = None
+        await self._listener.close()
