@@ -21,7 +21,7 @@ from collector.backoff import Backoff, RetrySchedule
 
 log = structlog.get_logger(__name__)
 
-POLL_S = 0.5
+POLL_S = 0.1
 """How long one read of the subscription waits: :meth:`Subscription.run` ends within this after ``stop``."""
 
 OnMessage = Callable[[bytes | str, bytes | str], None]
