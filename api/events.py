@@ -43,7 +43,6 @@ from api.auth.tokens import API_TOKEN_PREFIX
 from api.errors import ApiError
 from api.keys import BROKER, SETTINGS, STORES, STREAM_CONFIG
 from api.openapi import ApiRoutes, QueryModel
-from collector.backoff import Backoff
 from collector.storage.keys import EVENTS_ALERTS, EVENTS_SCRAPE, EVENTS_STATUS, channel, channel_base
 from collector.storage.subscription import Subscription
 
@@ -56,7 +55,6 @@ _EVENT_OF_CHANNEL: Final[dict[bytes, EventName]] = {
     EVENTS_SCRAPE.encode(): "scrape",
     EVENTS_ALERTS.encode(): "alert",
 }
-_RESUBSCRIBE_BACKOFF = Backoff(0.2, 5.0)
 _STREAM_RETRY_AFTER_S = 30
 
 
@@ -172,7 +170,6 @@ class Broker:
             redis,
             [channel(name, redis) for name in (EVENTS_STATUS, EVENTS_SCRAPE, EVENTS_ALERTS)],
             self._dispatch,
-            backoff=_RESUBSCRIBE_BACKOFF,
             what="events",
         )
         self.ready = self.subscription.ready

@@ -20,7 +20,6 @@ import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError
 
-from collector.backoff import Backoff
 from collector.result import ScrapeResult, TargetInfo
 from collector.storage import keys
 from collector.storage.redis_cluster import publish_all
@@ -31,8 +30,6 @@ log = structlog.get_logger(__name__)
 
 CHANNEL: Final = "cluster:waves"
 """Channel (scoped by :func:`~collector.storage.keys.channel`): one JSON list of observations per wave."""
-
-_RESUBSCRIBE_BACKOFF = Backoff(0.2, 5.0)
 
 Deliver = Callable[[Sequence[ScrapeResult], Mapping[str, ServerSummary]], None]
 
@@ -96,9 +93,7 @@ class WaveRelay:
         self._outbox: list[str] = []
         self._wake = asyncio.Event()
         self._publisher: asyncio.Task[None] | None = None
-        self._listener = Subscription(
-            redis, [self._channel], self._heard, backoff=_RESUBSCRIBE_BACKOFF, what="wave relay"
-        )
+        self._listener = Subscription(redis, [self._channel], self._heard, what="wave relay")
         self.relayed = 0
 
     def observe(self, results: Sequence[ScrapeResult], summaries: Mapping[str, ServerSummary]) -> None:

@@ -24,6 +24,9 @@ log = structlog.get_logger(__name__)
 POLL_S = 0.1
 """How long one read of the subscription waits: :meth:`Subscription.run` ends within this after ``stop``."""
 
+RESUBSCRIBE_BACKOFF = Backoff(0.2, 5.0)
+"""The waits between attempts to subscribe again, unless a subscription names its own."""
+
 OnMessage = Callable[[bytes | str, bytes | str], None]
 """Called with each message's channel and data (bytes unless the client decodes responses)."""
 
@@ -41,8 +44,8 @@ class Subscription:
         channels: Sequence[str],
         on_message: OnMessage,
         *,
-        backoff: Backoff,
         what: str,
+        backoff: Backoff = RESUBSCRIBE_BACKOFF,
     ) -> None:
         self._redis = redis
         self._channels = tuple(channels)
