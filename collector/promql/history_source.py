@@ -34,7 +34,8 @@ from collector.storage.live_codec import decode_latest, decode_series_set
 from collector.storage.live_read import parse_status
 from collector.storage.raw_cache import RawCache
 from collector.storage.sample_rows import SampleLimitError
-from collector.storage.samples_read import SampleRead, SelectedSeries, read_samples_many
+from collector.storage.samples_read import SampleRead, read_samples_many
+from collector.storage.series_select import SelectedSeries
 
 log = structlog.get_logger(__name__)
 

@@ -55,9 +55,9 @@ def _check_range(start: datetime, end: datetime, step_s: float) -> None:
 
 
 async def _watermarks(conn: Connection) -> tuple[datetime, datetime]:
-    row = await conn.fetchrow("SELECT compacted_until, rollup_1h_until FROM history_state")
+    row = await conn.fetchrow("SELECT chunked_until, rollup_1h_until FROM history_state")
     assert row is not None
-    return row["compacted_until"], row["rollup_1h_until"]
+    return row["chunked_until"], row["rollup_1h_until"]
 
 
 async def server_history(  # noqa: PLR0917 - the API's documented positional form
@@ -71,7 +71,7 @@ async def server_history(  # noqa: PLR0917 - the API's documented positional for
     column = _STATS_COLUMNS[metric]
     step = timedelta(seconds=step_s)
     async with pool.acquire() as conn:
-        compacted_until, _ = await _watermarks(conn)
+        chunked_until, _ = await _watermarks(conn)
         rollup = "server_stats_1h" if step_s % 3600 == 0 else "server_stats_5m" if step_s % 300 == 0 else None
         raw = f"""SELECT "timestamp" AS t, {column} AS s, 1 AS n FROM server_stats
                   WHERE server_id = $1 AND "timestamp" >= $2 AND "timestamp" < $3 AND {column} IS NOT NULL"""  # noqa: S608
@@ -79,7 +79,7 @@ async def server_history(  # noqa: PLR0917 - the API's documented positional for
             sql = raw
             args: tuple[object, ...] = (server_id, start, end, step)
         else:
-            split = min(max(start, compacted_until), end)
+            split = min(max(start, chunked_until), end)
             sql = f"""SELECT bucket AS t, {metric}_sum AS s, {metric}_count AS n FROM {rollup}
                       WHERE server_id = $1 AND bucket >= $2 AND bucket < $5
                       UNION ALL {raw.replace("$2", "$5")}"""  # noqa: S608 - constant names
@@ -278,7 +278,7 @@ async def _rollup_buckets(
 
 
 def _segments(
-    step_s: float, start: datetime, end: datetime, compacted_until: datetime, rollup_1h_until: datetime
+    step_s: float, start: datetime, end: datetime, chunked_until: datetime, rollup_1h_until: datetime
 ) -> list[tuple[str, datetime, datetime]]:
     def clip(a: datetime, b: datetime) -> tuple[datetime, datetime]:
         return max(a, start), min(b, end)
@@ -288,13 +288,13 @@ def _segments(
     if step_s >= 3600:
         plan = [
             ("rollup_1h", far_past, rollup_1h_until),
-            ("rollup_5m", rollup_1h_until, compacted_until),
-            ("raw", compacted_until, far_future),
+            ("rollup_5m", rollup_1h_until, chunked_until),
+            ("raw", chunked_until, far_future),
         ]
     elif step_s >= 300:
-        plan = [("rollup_5m", far_past, compacted_until), ("raw", compacted_until, far_future)]
+        plan = [("rollup_5m", far_past, chunked_until), ("raw", chunked_until, far_future)]
     else:
-        plan = [("chunks", far_past, compacted_until), ("raw", compacted_until, far_future)]
+        plan = [("chunks", far_past, chunked_until), ("raw", chunked_until, far_future)]
     out = []
     for tier, a, b in plan:
         lo, hi = clip(a, b)
@@ -327,9 +327,9 @@ async def series_range(
             return []
         positions = await _positions(conn, selected)
         servers = list({s.server_id for s in selected})
-        compacted_until, rollup_1h_until = await _watermarks(conn)
+        chunked_until, rollup_1h_until = await _watermarks(conn)
         merged: dict[int, dict[int, Bucket]] = {s.series_id: {} for s in selected}
-        for tier, lo, hi in _segments(step_s, start, end, compacted_until, rollup_1h_until):
+        for tier, lo, hi in _segments(step_s, start, end, chunked_until, rollup_1h_until):
             if tier in ("raw", "chunks"):
                 fetch = _raw_points if tier == "raw" else _chunk_points
                 points = await fetch(conn, positions, servers, lo, hi)

@@ -239,7 +239,8 @@ class _Job:
 
     async def compact_closed_hours(self) -> None:
         closed = floor_hour(self.now - timedelta(seconds=self.config.compaction_delay_s))
-        hour = await self._state("compacted_until")
+        # From the first hour not known whole: one a stopped run left half done is compacted again.
+        hour = await self._state("chunked_until")
         if hour <= EPOCH:
             earliest: datetime | None = await self.conn.fetchval("SELECT min(ts) FROM history_raw")
             if earliest is None:
@@ -256,6 +257,8 @@ class _Job:
             for row in servers:
                 await self._compact_target_hour(row["server_id"], hour)
             await rollup_server_stats(self.conn, hour, hour + HOUR)
+            # Only now is the hour whole in chunks and rollups: readers take it from them, no longer raw.
+            await self._advance("chunked_until", hour + HOUR)
             self.report.hours_compacted += 1
             done += 1
             hour += HOUR
@@ -323,7 +326,7 @@ class _Job:
     # -- 1-hour rollups -----------------------------------------------------------------------------------
 
     async def rollup_closed_days(self) -> None:
-        closed = floor_day(await self._state("compacted_until"))
+        closed = floor_day(await self._state("chunked_until"))
         day = await self._state("rollup_1h_until")
         if day <= EPOCH:
             earliest: datetime | None = await self.conn.fetchval(
@@ -377,14 +380,14 @@ class _Job:
     # -- retention ----------------------------------------------------------------------------------------
 
     async def apply_retention(self) -> None:
-        compacted_until = await self._state("compacted_until")
+        chunked_until = await self._state("chunked_until")
         c = self.config
 
         def before(seconds: float) -> datetime:
             return self.now - timedelta(seconds=seconds)
 
         plan = [
-            (parts.HISTORY_RAW, min(before(c.raw_retention_s), compacted_until), "raw_dropped_until"),
+            (parts.HISTORY_RAW, min(before(c.raw_retention_s), chunked_until), "raw_dropped_until"),
             (parts.HISTORY_CHUNKS, before(c.chunk_retention_s), "chunks_dropped_until"),
             (parts.HISTORY_ROLLUPS_5M, before(c.rollup_5m_retention_s), "rollup_5m_dropped_until"),
             (parts.HISTORY_ROLLUPS_1H, before(c.rollup_1h_retention_s), "rollup_1h_dropped_until"),

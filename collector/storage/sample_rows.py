@@ -32,6 +32,8 @@ Floats = NDArray[np.float64]
 RUN_GAP = 16
 """Selected positions of a set closer than this are read as one run (the values between cost 8 bytes each)."""
 _NEVER = datetime(1970, 1, 1, tzinfo=UTC)
+_TICK = timedelta(microseconds=1)
+"""PostgreSQL's time resolution: a chunk starting at the watermark is not before it."""
 _EMPTY = (_NEVER, _NEVER - timedelta(seconds=1))
 """A span no row is in: the statements take every tier's bounds, an unused tier gets this one."""
 
@@ -54,19 +56,23 @@ class Spans:
         cls,
         start: datetime,
         end: datetime,
-        compacted_until: datetime,
+        chunked_until: datetime,
         dirty: Iterable[tuple[UUID, datetime]] = (),
     ) -> Spans:
-        """The spans of ``[start, end]`` with chunks written up to ``compacted_until``; ``dirty`` lists the
-        (server, hour) pairs of ``history_dirty`` (those outside the chunk span are left out)."""
-        # The hour before the watermark may be mid-compaction (the watermark moves first): read it both ways.
-        raw_from = max(start, compacted_until - timedelta(hours=1))
+        """The spans of ``[start, end]`` with every hour before ``chunked_until`` whole in chunks; ``dirty``
+        lists the (server, hour) pairs of ``history_dirty`` (those outside the chunk span are left out).
+
+        Each hour is read from one tier: chunks before the watermark, raw rows from it on (the hour at it
+        may be mid-compaction, its chunks not all written yet).
+        """
+        raw_from = max(start, chunked_until)
         raw = (raw_from, end) if raw_from <= end else None
-        if start >= compacted_until:
+        if start >= chunked_until:
             return cls(None, raw)
         first_hour = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-        hours = tuple(sorted((s, h) for s, h in dirty if first_hour <= h <= raw_from))
-        return cls((first_hour, min(end, compacted_until)), raw, hours)
+        last_chunk = min(end, chunked_until - _TICK)
+        hours = tuple(sorted((s, h) for s, h in dirty if first_hour <= h <= last_chunk))
+        return cls((first_hour, last_chunk), raw, hours)
 
     def params(self) -> list[object]:
         """``$2``-``$5`` of the statements (the chunk and raw bounds), then ``$6`` and ``$7`` (the dirty
@@ -202,11 +208,20 @@ async def read_layouts(
         [series_id for series_id, _ in series],
         [server_id for _, server_id in series],
     )
+    return layouts_from_rows((r["set_id"], r["server_id"], r["series_id"], r["pos"]) for r in rows)
+
+
+LayoutRow = tuple[int, UUID, int, int]
+"""(set id, server id, series id, position) of one selected series in one series set."""
+
+
+def layouts_from_rows(rows: Iterable[LayoutRow]) -> dict[int, SetLayout]:
+    """Layouts by set id from layout rows in set and position order."""
     layouts: dict[int, SetLayout] = {}
-    for row in rows:
-        layout = layouts.setdefault(row["set_id"], SetLayout(row["server_id"]))
-        layout.positions.append(row["pos"])
-        layout.series_ids.append(row["series_id"])
+    for set_id, server_id, series_id, pos in rows:
+        layout = layouts.setdefault(set_id, SetLayout(server_id))
+        layout.positions.append(pos)
+        layout.series_ids.append(series_id)
     return layouts
 
 

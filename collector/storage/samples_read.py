@@ -2,15 +2,17 @@
 
 PromQL needs the samples themselves (rate extrapolates from the first and last sample of a window, the
 lookback takes the last one before a step), so this reads the two lossless tiers of the history and never a
-rollup: the chunks of compacted hours and the raw rows of the hours after them (see
-:mod:`collector.storage.history_read` for the tiers). Where both may hold an hour (the hour maintenance is
-compacting right now, hours that received late rows) both are read and each timestamp kept once.
+rollup: the chunks of the hours compacted whole (before ``history_state.chunked_until``) and the raw rows
+of the hours after them, the hour maintenance may be compacting right now included (see
+:mod:`collector.storage.history_read` for the tiers). Where both hold an hour (hours that received late
+rows after their compaction) both are read and each timestamp kept once.
 
 Reading stays proportional to the selected series, not to a target's whole scrape: positions of the series
 in their series sets are found in SQL, and of each row only the bytes of those positions are read (see
 :mod:`collector.storage.sample_rows`). Values are decoded with numpy (:mod:`collector.storage.chunk_arrays`),
 one call per column of a chunk, never per sample. The selectors of a query are read together
-(:func:`read_samples_many`): three statements on one connection, whatever their number.
+(:func:`read_samples_many`): two statements on one connection, whatever their number (the series with
+their layouts, :mod:`collector.storage.series_select`, then their bytes).
 
 Staleness: history stores no staleness markers, but it stores which series each scrape had (its set). A
 series that a target's scrape no longer has got a staleness marker in Prometheus at that scrape; so here a
@@ -19,17 +21,13 @@ series that does not have it. A target that was not scraped at all (removed, col
 rows and so no marker, and its series fade after the lookback, as in Prometheus after a restart.
 
 Matchers are applied in Python with the engine's semantics (:class:`collector.matchers.Matcher`);
-SQL only narrows the candidates with the matchers it evaluates the same way or more loosely (equality,
-inequality, and regular expressions written in the syntax PostgreSQL and Python read alike).
+SQL only narrows the candidates (see :mod:`collector.storage.series_select`).
 """
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from uuid import UUID
 
 import asyncpg
@@ -37,22 +35,23 @@ import numpy as np
 from numpy.typing import NDArray
 
 from collector.matchers import Matcher
-from collector.storage import history_read
 from collector.storage.history import ms_to_datetime
 from collector.storage.partitions import Connection
 from collector.storage.raw_cache import RawCache
-from collector.storage.sample_rows import Pieces, SampleLimitError, Spans, read_layouts, read_pieces
+from collector.storage.sample_rows import Pieces, Spans, read_layouts, read_pieces
+from collector.storage.series_select import (
+    Candidates,
+    SelectedSeries,
+    remember_watermark,
+    select_series,
+    watermark_hint,
+)
 
 Ints = NDArray[np.int64]
 Floats = NDArray[np.float64]
 
 STALE_NAN_BITS = 0x7FF0000000000002
 """Prometheus's staleness marker: a NaN with this bit pattern (``collector.promql.types`` has the same)."""
-
-_PORTABLE_REGEX = re.compile(r"(?:[^\\{}\[]|\\[^A-Za-z0-9]|\[(?![:=.]))*")
-"""Regular expressions PostgreSQL reads as RE2 (Go) does: no class escapes (``\\d``), no braces, no POSIX
-classes; ``(?`` other than ``(?:`` is refused apart (see :func:`portable_regex`)."""
-
 
 MIN_MS = -62_135_596_800_000
 """0001-01-01T00:00:00Z: reads clamp their range to what a datetime holds (Prometheus's bounds do not fit)."""
@@ -65,40 +64,6 @@ def clamp_ms(ms: int | None, *, low: bool) -> int:
     if ms is None:
         return MIN_MS if low else MAX_MS
     return min(max(ms, MIN_MS), MAX_MS)
-
-
-def portable_regex(pattern: str) -> bool:
-    """Whether PostgreSQL's regular expressions match ``pattern`` as the matchers' RE2 does, or more loosely.
-
-    The languages of such patterns are the same in both engines, anchored at both ends, ``.`` matching a
-    newline in both.
-    """
-    if "(?" in pattern.replace("(?:", ""):
-        return False
-    return _PORTABLE_REGEX.fullmatch(pattern) is not None
-
-
-def sql_prefilter(matchers: Iterable[Matcher]) -> list[Matcher]:
-    """The matchers SQL can apply without dropping a series that the full matchers would keep."""
-    pushed: list[Matcher] = []
-    for m in matchers:
-        if m.op in ("=", "!=") or (m.op == "=~" and portable_regex(m.value)):
-            pushed.append(m)
-    return pushed
-
-
-@dataclass(frozen=True, slots=True)
-class SelectedSeries:
-    """One stored series: its id, the server whose scrapes hold it, its metric name and labels."""
-
-    series_id: int
-    server_id: UUID
-    metric: str
-    labels: dict[str, str]
-
-    def all_labels(self) -> dict[str, str]:
-        """The labels with the metric name as ``__name__``."""
-        return {**self.labels, "__name__": self.metric}
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,93 +84,6 @@ class SampleRead:
     """Every series the matchers selected, with samples in the range or not."""
     last_scrape_ms: dict[UUID, int] = field(default_factory=dict)
     """Per server, the time of its last row in the range (any set): the live layer may hold a later one."""
-
-
-def _server_filter(servers: Collection[UUID] | None) -> list[UUID] | None:
-    return None if servers is None else list(servers)
-
-
-@dataclass
-class Candidates:
-    """What :func:`select_series` found: each selector's series, the compaction watermark, the dirty hours."""
-
-    selected: list[list[SelectedSeries]]
-    compacted_until: datetime
-    dirty: list[tuple[UUID, datetime]]
-    """The (server, hour) pairs of ``history_dirty`` in the span asked for."""
-
-
-async def select_series(
-    conn: Connection,
-    selectors: Sequence[Sequence[Matcher]],
-    *,
-    servers: Collection[UUID] | None,
-    limit: int,
-    span: tuple[datetime, datetime],
-) -> Candidates:
-    """For each matcher list of ``selectors``, the stored series of ``servers`` (None: all) it selects, by id;
-    and, in the same statement, the compaction watermark and the dirty hours within ``span``.
-
-    Raises :class:`SampleLimitError` when a selector has more than ``limit`` candidates.
-    """
-    pushed = [sql_prefilter(matchers) for matchers in selectors]
-    try:
-        rows = await _candidates(conn, pushed, servers, limit, span)
-    except asyncpg.InvalidRegularExpressionError:
-        # A pattern Python accepts but PostgreSQL does not: narrow by the exact matchers only.
-        exact = [[m for m in matchers if m.op in ("=", "!=")] for matchers in pushed]
-        rows = await _candidates(conn, exact, servers, limit, span)
-    found = Candidates([[] for _ in selectors], datetime.min, [])
-    counts = [0] * len(selectors)
-    for row in sorted(rows, key=lambda row: (row["k"], row["id"] or 0)):
-        k = row["k"]
-        if k == _WATERMARK:
-            found.compacted_until = row["at"]
-            continue
-        if k == _DIRTY:
-            found.dirty.append((row["server_id"], row["at"]))
-            continue
-        counts[k] += 1
-        if counts[k] > limit:
-            raise SampleLimitError(f"the selectors match more than {limit} series")
-        item = SelectedSeries(row["id"], row["server_id"], row["metric"], json.loads(row["labels"]))
-        if all(m.matches(item.all_labels()) for m in selectors[k]):
-            found.selected[k].append(item)
-    return found
-
-
-_WATERMARK = -2
-"""The ``k`` of the watermark's row in :func:`_candidates`' answer (a selector's rows have its index)."""
-_DIRTY = -1
-"""The ``k`` of a dirty hour's row."""
-
-
-async def _candidates(
-    conn: Connection,
-    pushed: Sequence[Sequence[Matcher]],
-    servers: Collection[UUID] | None,
-    limit: int,
-    span: tuple[datetime, datetime],
-) -> list[asyncpg.Record]:
-    branches = [
-        """SELECT -2 AS k, NULL::bigint AS id, NULL::uuid AS server_id, NULL::text AS metric,
-                   NULL::jsonb AS labels, compacted_until AS at FROM history_state""",
-        """SELECT -1, NULL, server_id, NULL, NULL, hour FROM history_dirty
-            WHERE hour >= $3 AND hour <= $4 AND ($2::uuid[] IS NULL OR server_id = ANY($2::uuid[]))""",
-    ]
-    first_hour = span[0].replace(minute=0, second=0, microsecond=0)
-    params: list[object] = [limit + 1, _server_filter(servers), first_hour, span[1]]
-    for k, matchers in enumerate(pushed):
-        where, values = "true", list[str]()
-        if matchers:
-            where, values = history_read.matchers_sql(matchers, first_param=len(params) + 1)
-        params.extend(values)
-        branches.append(
-            f"""(SELECT {k}, s.id, s.server_id, s.metric, s.labels, NULL FROM series s
-                 WHERE ($2::uuid[] IS NULL OR s.server_id = ANY($2::uuid[])) AND {where}
-                 ORDER BY s.id LIMIT $1)"""  # noqa: S608 - conditions are built from constants, values are parameters
-        )
-    return list(await conn.fetch("\nUNION ALL\n".join(branches), *params))
 
 
 def with_staleness(ts: Ints, values: Floats, scrapes: Ints) -> tuple[Ints, Floats]:
@@ -292,8 +170,10 @@ async def _read_group(
     """Read ``series`` over the group's range into it; returns the samples held."""
     pieces = Pieces(group.start_ms, group.end_ms, budget)
     start, end = ms_to_datetime(group.start_ms), ms_to_datetime(group.end_ms)
-    spans = Spans.of(start, end, found.compacted_until, found.dirty)
-    layouts = await read_layouts(conn, [(s.series_id, s.server_id) for s in series], spans)
+    spans = Spans.of(start, end, found.chunked_until, found.dirty)
+    layouts = found.layouts_of({s.series_id for s in series})
+    if layouts is None:
+        layouts = await read_layouts(conn, [(s.series_id, s.server_id) for s in series], spans)
     if layouts:
         await read_pieces(conn, layouts, spans, pieces, raw_cache)
     group.scrapes = {server_id: _sorted_unique(parts) for server_id, parts in pieces.timeline.items()}
@@ -355,8 +235,14 @@ async def read_samples_many(
             ms_to_datetime(max(s.end_ms for s in clamped)),
         )
         found = await select_series(
-            conn, [s.matchers for s in clamped], servers=servers, limit=max_samples, span=span
+            conn,
+            [s.matchers for s in clamped],
+            servers=servers,
+            limit=max_samples,
+            span=span,
+            hint=watermark_hint(pool),
         )
+        remember_watermark(pool, found.chunked_until)
         budget = max_samples
         for group in _groups(clamped):
             series = {item.series_id: item for i in group.members for item in found.selected[i]}

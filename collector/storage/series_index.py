@@ -22,9 +22,11 @@ from collector.matchers import Matcher
 from collector.storage import history_read
 from collector.storage.history import ms_to_datetime
 from collector.storage.partitions import Connection
-from collector.storage.samples_read import SelectedSeries, clamp_ms, sql_prefilter
+from collector.storage.samples_read import clamp_ms
+from collector.storage.series_select import SelectedSeries, sql_prefilter
 
-HOUR = timedelta(hours=1)
+TICK = timedelta(microseconds=1)
+"""PostgreSQL's time resolution: a chunk starting at the watermark is not before it."""
 
 
 @dataclass(frozen=True)
@@ -44,9 +46,9 @@ async def _active_sets_sql(conn: Connection, window: Window, first_param: int) -
     """A query listing the series-set ids scraped in ``window``, and its parameters (``$1``: the servers)."""
     start = ms_to_datetime(clamp_ms(window.start_ms, low=True))
     end = ms_to_datetime(clamp_ms(window.end_ms, low=False))
-    compacted_until: datetime = await conn.fetchval("SELECT compacted_until FROM history_state")
-    # As for samples: chunks before the watermark, raw rows from the hour before it on.
-    raw_from = max(start, compacted_until - HOUR)
+    chunked_until: datetime = await conn.fetchval("SELECT chunked_until FROM history_state")
+    # As for samples: chunks before the watermark, raw rows from it on.
+    raw_from = max(start, chunked_until)
     chunk_from = start.replace(minute=0, second=0, microsecond=0)
     n = first_param
     sql = f"""SELECT DISTINCT series_set_id AS id FROM history_raw
@@ -55,7 +57,7 @@ async def _active_sets_sql(conn: Connection, window: Window, first_param: int) -
               SELECT DISTINCT series_set_id FROM history_chunks
               WHERE start_ts >= ${n + 2} AND start_ts <= ${n + 3}
                 AND ($1::uuid[] IS NULL OR server_id = ANY($1::uuid[]))"""  # noqa: S608 - numbers only
-    return sql, [raw_from, end, chunk_from, min(end, compacted_until)]
+    return sql, [raw_from, end, chunk_from, min(end, chunked_until - TICK)]
 
 
 async def _scoped(

@@ -92,6 +92,30 @@ async def test_late_rows_are_compacted_again(fresh_pg_dsn: str) -> None:
         assert points[0].points[0][0] == T0
 
 
+async def test_an_hour_a_stopped_run_left_half_compacted_is_compacted_again(fresh_pg_dsn: str) -> None:
+    a, b = target(1), target(2)
+    async with migrated_pool(fresh_pg_dsn) as pool:
+        await write_hours(pool, [a, b], T0_MS, 2)
+        # A run stopped right after moving the first watermark past hour 0, before any of its chunks.
+        await pool.execute("UPDATE history_state SET compacted_until = $1", T0 + timedelta(hours=1))
+        state = await pool.fetchrow("SELECT compacted_until, chunked_until FROM history_state")
+        assert state is not None
+        assert state["chunked_until"] < T0
+        half = await series_range(pool, ALL, T0, T0 + timedelta(hours=1), 15)
+        assert len(half) == 40
+        assert all(s.points for s in half), "the unfinished hour is read from its raw rows"
+        report = await run_maintenance(pool, CONFIG, now=T0 + timedelta(hours=2, minutes=10))
+        assert report.hours_compacted == 2
+        hours = await pool.fetch("SELECT server_id, start_ts FROM history_chunks ORDER BY start_ts")
+        assert {(r["server_id"], r["start_ts"]) for r in hours} == {
+            (t.server_id, T0 + timedelta(hours=h)) for t in (a, b) for h in (0, 1)
+        }
+        state = await pool.fetchrow("SELECT compacted_until, chunked_until FROM history_state")
+        assert state is not None
+        assert state["compacted_until"] == state["chunked_until"] == T0 + timedelta(hours=2)
+        assert await series_range(pool, ALL, T0, T0 + timedelta(hours=1), 15) == half
+
+
 async def test_retention_drops_whole_partitions_per_tier(fresh_pg_dsn: str) -> None:
     async with migrated_pool(fresh_pg_dsn) as pool:
         await write_hours(pool, [target(1)], T0_MS, 2)

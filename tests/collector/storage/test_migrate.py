@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import struct
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest
@@ -144,5 +145,30 @@ async def test_metric_metadata_comes_to_existing_servers_and_goes_with_them(fres
         await conn.execute("DELETE FROM servers WHERE id = $1", server)
         assert await conn.fetchval("SELECT count(*) FROM metric_metadata") == 0
         assert await conn.fetchval("SELECT count(*) FROM metric_metadata_targets") == 0
+    finally:
+        await conn.close()
+
+
+async def test_installed_history_counts_the_hour_before_the_watermark_as_maybe_unfinished(
+    fresh_pg_dsn: str,
+) -> None:
+    conn = await asyncpg.connect(fresh_pg_dsn)
+    try:
+        await migrate(conn, up_to=17)
+        await conn.execute("UPDATE history_state SET compacted_until = '2026-03-02T10:00:00Z'")
+        await migrate(conn)
+        chunked = await conn.fetchval("SELECT chunked_until FROM history_state")
+        assert chunked == datetime(2026, 3, 2, 9, tzinfo=UTC)
+    finally:
+        await conn.close()
+
+
+async def test_a_history_never_compacted_keeps_its_watermarks_at_the_epoch(fresh_pg_dsn: str) -> None:
+    conn = await asyncpg.connect(fresh_pg_dsn)
+    try:
+        await migrate(conn)
+        row = await conn.fetchrow("SELECT compacted_until, chunked_until FROM history_state")
+        assert row is not None
+        assert row["compacted_until"] == row["chunked_until"] == datetime(1970, 1, 1, tzinfo=UTC)
     finally:
         await conn.close()

@@ -16,6 +16,9 @@ from tests.collector.storage.history_helpers import T0, T0_MS, migrated_pool, re
 SERVER = target(1).server_id
 
 
+TICK = timedelta(microseconds=1)
+
+
 def at(hours: float) -> datetime:
     return T0 + timedelta(hours=hours)
 
@@ -25,14 +28,19 @@ def at(hours: float) -> datetime:
     [
         # All after the watermark: raw rows only.
         (at(5), at(6), at(3), Spans(None, (at(5), at(6)))),
-        # Across it: chunks up to it, raw rows from the hour before it (maybe mid-compaction), the dirty
-        # hours of the chunk span.
-        (at(0.5), at(6), at(3), Spans((at(0), at(3)), (at(2), at(6)), ((SERVER, at(0)), (SERVER, at(2))))),
-        # All before the hour before it: no raw span, but dirty hours still read.
-        (at(0.5), at(1), at(3), Spans((at(0), at(1)), None, ((SERVER, at(0)), (SERVER, at(2))))),
+        # Across it: chunks of the hours before it, raw rows from it on (its hour may be mid-compaction),
+        # the dirty hours of the chunk span.
+        (
+            at(0.5),
+            at(6),
+            at(3),
+            Spans((at(0), at(3) - TICK), (at(3), at(6)), ((SERVER, at(0)), (SERVER, at(2)))),
+        ),
+        # All before it: no raw span, but dirty hours still read.
+        (at(0.5), at(1), at(3), Spans((at(0), at(1)), None, ((SERVER, at(0)),))),
     ],
 )
-def test_a_range_reads_chunks_up_to_the_watermark_and_raw_rows_from_the_hour_before(
+def test_a_range_reads_each_hour_from_chunks_before_the_watermark_and_raw_rows_from_it_on(
     start: datetime, end: datetime, watermark: datetime, expected: Spans
 ) -> None:
     dirty = [(SERVER, at(hour)) for hour in (-1, 0, 2, 3, 5)]

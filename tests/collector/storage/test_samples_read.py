@@ -18,10 +18,8 @@ from collector.storage.sample_rows import SampleLimitError
 from collector.storage.samples_read import (
     STALE_NAN_BITS,
     Selection,
-    portable_regex,
     read_samples,
     read_samples_many,
-    sql_prefilter,
     with_staleness,
 )
 from tests.collector.storage.history_helpers import (
@@ -255,36 +253,6 @@ async def test_matchers_select_as_the_engine_does_whatever_sql_can_apply(
 
 
 @pytest.mark.filterwarnings("ignore:Possible nested set:FutureWarning")
-@pytest.mark.parametrize(
-    ("pattern", "portable"),
-    [
-        ("a|b", True),
-        ("node_.*", True),
-        (r"10\.0\..*", True),
-        ("[a-z]+_total", True),
-        ("[^x]?", True),
-        ("(?:a|b)c", True),
-        (r"\d+", False),
-        (r"\w", False),
-        ("a{2}", False),
-        ("[[:alpha:]]", False),
-        ("(?i)abc", False),
-        ("(?P<x>a)", False),
-        ("(?s:a.)", False),
-    ],
-)
-def test_only_regexes_both_engines_read_alike_go_to_sql(pattern: str, portable: bool) -> None:
-    assert portable_regex(pattern) is portable
-    pushed = sql_prefilter([Matcher(name="x", op="=~", value=pattern)])
-    assert pushed == ([Matcher(name="x", op="=~", value=pattern)] if portable else [])
-
-
-def test_negative_regexes_never_go_to_sql() -> None:
-    assert sql_prefilter([Matcher(name="x", op="!~", value="a"), Matcher(name="y", op="!=", value="b")]) == [
-        Matcher(name="y", op="!=", value="b")
-    ]
-
-
 async def test_a_read_past_the_sample_budget_is_refused(fresh_pg_dsn: str) -> None:
     async with migrated_pool(fresh_pg_dsn) as pool:
         await write_hours(pool, [target(1)], T0_MS, 10 / 60, n_series=5)
