@@ -6,7 +6,8 @@ Run: ``.venv/bin/python tests/bench/bench_promql.py [--servers 100] [--series 50
 load, network, disk and filesystem families, the rest collector durations), scraped every 15 s for
 ``--hours``, are
 
-1. backfilled into Prometheus (an OpenMetrics file and ``promtool tsdb create-blocks-from openmetrics``) and
+1. backfilled into Prometheus (OpenMetrics files of two hours each, ``promtool tsdb create-blocks-from
+   openmetrics`` on each, ``--jobs`` at a time) and
 2. written into our history through the collector's write path, then compacted by the maintenance job (all
    hours but the last, as in steady state: chunks plus an hour of raw rows);
 
@@ -31,6 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -164,9 +166,10 @@ def host_matrix(host: int, fams: Sequence[Family], steps: int) -> np.ndarray:
 # -- Prometheus ----------------------------------------------------------------------------------------------
 
 
-def write_openmetrics(path: Path, servers: int, fams: Sequence[Family], steps: int) -> None:
-    """Every sample as OpenMetrics text, family by family (as the format wants), streamed to ``path``."""
-    stamps = np.array([f"{(T0_MS + k * INTERVAL_MS) // 1000}" for k in range(steps)])
+def write_openmetrics(path: Path, servers: int, fams: Sequence[Family], scrapes: range, steps: int) -> None:
+    """The samples of ``scrapes`` (indexes of the ``steps`` scrapes) as OpenMetrics text, family by family (as
+    the format wants), streamed to ``path``."""
+    stamps = np.array([f"{(T0_MS + k * INTERVAL_MS) // 1000}" for k in scrapes])
     with path.open("w") as out:
         for fi, f in enumerate(fams):
             kind = "counter" if f.kind in ("counter", "cpu") else "gauge"
@@ -175,7 +178,7 @@ def write_openmetrics(path: Path, servers: int, fams: Sequence[Family], steps: i
                 for row, extra in enumerate(f.label_sets):
                     labels = ",".join(f'{k}="{v}"' for k, v in sorted(host_labels(host) + extra))
                     prefix = f"{f.name}{{{labels}}} "
-                    text = values(host, fi, row, f.kind, steps).astype(str)
+                    text = values(host, fi, row, f.kind, steps)[scrapes.start : scrapes.stop].astype(str)
                     out.write(
                         "".join(
                             f"{prefix}{v} {t}\n" for v, t in zip(text.tolist(), stamps.tolist(), strict=True)
@@ -184,19 +187,40 @@ def write_openmetrics(path: Path, servers: int, fams: Sequence[Family], steps: i
         out.write("# EOF\n")
 
 
+SLICE_SCRAPES = 2 * HOUR_MS // INTERVAL_MS
+"""Scrapes per OpenMetrics file: two hours, Prometheus's block range (the first scrape is 2 h aligned), so
+each ``promtool`` run makes one block, no two blocks overlap, and a run reads a twelfth of a day (promtool
+ran out of memory here on a day of 100 servers in one file)."""
+
+
+def backfill(workdir: Path, servers: int, fams: Sequence[Family], steps: int, jobs: int) -> Path:
+    """Every sample into Prometheus blocks under ``workdir / "data"``, two hours per ``promtool`` run,
+    ``jobs`` runs at a time; returns the data directory."""
+    data = workdir / "data"
+    slices = [range(first, min(first + SLICE_SCRAPES, steps)) for first in range(0, steps, SLICE_SCRAPES)]
+
+    def one(index: int) -> None:
+        source = workdir / f"samples-{index}.om"
+        write_openmetrics(source, servers, fams, slices[index], steps)
+        try:
+            subprocess.run(
+                ["promtool", "tsdb", "create-blocks-from", "openmetrics", str(source), str(data)],
+                check=True,
+                capture_output=True,
+                timeout=7200,
+            )
+        finally:
+            source.unlink()
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        list(pool.map(one, range(len(slices))))
+    return data
+
+
 class Prometheus:
     """Debian's Prometheus on 127.0.0.1 over backfilled blocks."""
 
-    def __init__(self, workdir: Path, source: Path) -> None:
-        data = workdir / "data"
-        started = time.monotonic()
-        subprocess.run(
-            ["promtool", "tsdb", "create-blocks-from", "openmetrics", str(source), str(data)],
-            check=True,
-            capture_output=True,
-            timeout=7200,
-        )
-        print(f"promtool create-blocks: {time.monotonic() - started:.0f} s")
+    def __init__(self, workdir: Path, data: Path) -> None:
         config = workdir / "prometheus.yml"
         config.write_text("global:\n  scrape_interval: 15s\n")
         self.port = free_port()
@@ -351,11 +375,9 @@ async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         started = time.monotonic()
-        source = workdir / "samples.om"
-        await asyncio.to_thread(write_openmetrics, source, args.servers, fams, steps)
-        print(f"OpenMetrics file: {source.stat().st_size / 1e9:.1f} GB in {time.monotonic() - started:.0f} s")
-        prometheus = await asyncio.to_thread(Prometheus, workdir, source)
-        source.unlink()
+        data = await asyncio.to_thread(backfill, workdir, args.servers, fams, steps, args.jobs)
+        print(f"OpenMetrics files and promtool create-blocks: {time.monotonic() - started:.0f} s")
+        prometheus = await asyncio.to_thread(Prometheus, workdir, data)
         (workdir / "targets.yaml").write_text("scrape_configs: []\n")
         settings = load_settings(
             None,
@@ -420,6 +442,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--series", type=int, default=500)
     parser.add_argument("--hours", type=float, default=24)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--jobs", type=int, default=2, help="promtool runs at a time while backfilling")
     return parser.parse_args(argv)
 
 
