@@ -8,9 +8,10 @@ out of it, for every row of the last hours on every refresh.
 
 An entry is keyed by the series set and the runs of positions read from it (the same runs cut the same
 bytes), and holds the times of the rows read and their columns. :mod:`collector.storage.sample_rows` sends
-the times it holds, the statement returns every row's time but the bytes of the other rows only, and the
-two are put together here. Which rows a range has always comes from the statement: a row written late (a
-replayed spool, a remote-write backfill) has a time the entry does not hold, so its bytes are read.
+the stretch of time an entry holds (its first and last time); the statement leaves the set's rows in that
+stretch out and counts them instead, returns the other rows whole, and the two are put together here. A row
+written late into a held stretch (a replayed spool, a remote-write backfill) makes the count differ from
+the entry's: the entry is dropped (:meth:`RawCache.forget`) and the set's rows are read again.
 
 A cache belongs to one database: :class:`collector.storage.connections.Stores` holds one, and the query
 sources of the API, the chat and MCP pass it down (set ids of two databases mean different sets). Reads run
@@ -89,6 +90,12 @@ class RawCache:
         columns = RawColumns(ts, matrix)
         self._keep(key, columns)
         return columns
+
+    def forget(self, key: Key) -> None:
+        """Drop the entry of ``key``, if any."""
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self.held -= old.nbytes
 
     def clear(self) -> None:
         """Forget every entry."""

@@ -23,8 +23,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from collector.storage.column_cache import COLUMNS
+from collector.storage.history import ms_to_datetime
 from collector.storage.partitions import Connection
-from collector.storage.raw_cache import Key, RawCache
+from collector.storage.raw_cache import Key, RawCache, RawColumns
 
 Ints = NDArray[np.int64]
 Floats = NDArray[np.float64]
@@ -32,6 +33,7 @@ Floats = NDArray[np.float64]
 RUN_GAP = 16
 """Selected positions of a set closer than this are read as one run (the values between cost 8 bytes each)."""
 _NEVER = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
 _TICK = timedelta(microseconds=1)
 """PostgreSQL's time resolution: a chunk starting at the watermark is not before it."""
 _EMPTY = (_NEVER, _NEVER - timedelta(seconds=1))
@@ -127,18 +129,21 @@ ORDER BY ss.id, p.pos"""  # noqa: S608 - constants only
     # grouping: several times cheaper per row); sets with several runs stitch them with string_agg. Then the
     # raw rows of each set come as one row (their times in order, their bytes one after the other), so
     # Python handles a row per set rather than one per scrape.
-    # A raw row whose columns the process holds already (`collector.storage.raw_cache`: the (set, time) pairs
-    # of ``held``) gives its time only: its bytes are neither decompressed nor sent.
+    # The raw rows whose columns the process holds already (`collector.storage.raw_cache`: a set's rows from
+    # ``lo`` to ``hi`` in ``held``) are left out, their bytes neither decompressed nor sent; instead each held
+    # set gets a row with the number of its rows in that stretch (``n_points``, ``server_id`` NULL), so that
+    # Python sees whether a row came late into it.
     pieces = f"""
 WITH {tiers}
 runs AS (SELECT * FROM unnest(${n}::bigint[], ${n + 1}::int[], ${n + 2}::int[]) AS u(set_id, first, last)),
-held AS (SELECT h.set_id, timestamptz 'epoch' + h.ms * interval '1 millisecond' AS ts
-         FROM unnest(${n + 7}::bigint[], ${n + 8}::int8[]) AS h(set_id, ms)),
+held AS (SELECT * FROM unnest(${n + 7}::bigint[], ${n + 8}::timestamptz[], ${n + 9}::timestamptz[])
+         AS h(set_id, lo, hi)),
 raw_rows AS (SELECT r.server_id, r.ts, r.series_set_id, r.vals FROM history_raw r
              WHERE r.server_id = ANY($1::uuid[]) AND r.ts >= $4 AND r.ts <= $5
              {_DIRTY_ROWS if dirty else ""}),
-raw AS (SELECT r.server_id, r.ts, r.series_set_id, CASE WHEN h.set_id IS NULL THEN r.vals END AS vals
-        FROM raw_rows r LEFT JOIN held h ON h.set_id = r.series_set_id AND h.ts = r.ts),
+raw AS (SELECT r.server_id, r.ts, r.series_set_id, r.vals FROM raw_rows r
+        WHERE NOT EXISTS (SELECT FROM held h
+                          WHERE h.set_id = r.series_set_id AND r.ts BETWEEN h.lo AND h.hi)),
 raw_pieces AS (
   SELECT r.server_id, r.series_set_id, r.ts,
          substring(r.vals FROM 8 * (${n + 4}::int[])[p.i] - 7
@@ -164,7 +169,11 @@ SELECT server_id, series_set_id, array_agg(ms ORDER BY ts),
        array_agg(ms ORDER BY ts) FILTER (WHERE v IS NOT NULL), string_agg(v, ''::bytea ORDER BY ts),
        NULL, NULL, NULL, NULL, NULL
 FROM raw_ms
-GROUP BY server_id, series_set_id"""  # noqa: S608 - constants only
+GROUP BY server_id, series_set_id
+UNION ALL
+SELECT NULL, h.set_id, NULL, NULL, NULL, count(r.ts)::int, NULL, NULL, NULL, NULL
+FROM held h LEFT JOIN raw_rows r ON r.series_set_id = h.set_id AND r.ts BETWEEN h.lo AND h.hi
+GROUP BY h.set_id"""  # noqa: S608 - constants only
     return _Statements(f"WITH {tiers} {active} SELECT id FROM active", layout, pieces)  # noqa: S608
 
 
@@ -261,7 +270,7 @@ async def read_pieces(
     raw_cache: RawCache | None = None,
 ) -> None:
     """Every sample of the laid-out series in ``spans``, and their servers' scrape times, into ``pieces``.
-    The raw rows ``raw_cache`` holds columns of come without their bytes; it keeps what was read."""
+    The raw rows ``raw_cache`` holds columns of are not read (but counted); it keeps what was read."""
     cache = raw_cache if raw_cache is not None else RawCache(max_bytes=0)
     runs: tuple[list[int], list[int], list[int]] = ([], [], [])
     single: tuple[list[int], list[int], list[int]] = ([], [], [])
@@ -286,20 +295,33 @@ async def read_pieces(
         else:
             several.append(set_id)
     servers = sorted({layout.server_id for layout in layouts.values()})
-    # The raw rows whose columns the process holds (see raw_cache): sent so that only their times come back.
-    held = {set_id: cache.get(key) for set_id, key in cache_keys.items()}
-    held_ids = [set_id for set_id, entry in held.items() if entry is not None for _ in range(len(entry.ts))]
-    held_ms = [ms for entry in held.values() if entry is not None for ms in entry.ts.tolist()]
+    held = _held(cache, cache_keys, spans)
     sql = _SQL[bool(spans.dirty)].pieces
-    rows = await conn.fetch(sql, servers, *spans.params(), *runs, *single, several, held_ids, held_ms)
+    held_args = (
+        list(held),
+        [ms_to_datetime(int(entry.ts[0])) for entry, _ in held.values()],
+        [ms_to_datetime(int(entry.ts[-1])) for entry, _ in held.values()],
+    )
+    rows = await conn.fetch(sql, servers, *spans.params(), *runs, *single, several, *held_args)
+    counts = {row["series_set_id"]: row["n_points"] for row in rows if row["server_id"] is None}
+    late = [set_id for set_id, (_, inside) in held.items() if counts.get(set_id) != len(inside)]
+    if late:
+        # A row came into a held stretch after it was read (a replayed spool, a backfill), or left it with
+        # its partition: read those sets' rows whole again.
+        for set_id in late:
+            cache.forget(cache_keys[set_id])
+        await read_pieces(conn, layouts, spans, pieces, raw_cache)
+        return
     stamps: dict[tuple[UUID, bytes], Ints] = {}
     raw_sets: dict[int, tuple[list[int], list[int] | None, bytes | None]] = {}
-    raw_servers: dict[UUID, list[int]] = {}
+    raw_servers: dict[UUID, list[Ints]] = {}
     chunk_columns: list[tuple[int, Ints, bytes]] = []
     for row in rows:
+        if row["server_id"] is None:
+            continue  # a held set's count
         if row["timestamps"] is None:
             set_stamps = row["ts_ms"]
-            raw_servers.setdefault(row["server_id"], []).extend(set_stamps)
+            raw_servers.setdefault(row["server_id"], []).append(np.asarray(set_stamps, dtype=np.int64))
             if row["series_set_id"] in layouts:  # a set's raw rows: one row, in time order
                 raw_sets[row["series_set_id"]] = (set_stamps, row["read_ms"], row["v"])
             continue
@@ -315,16 +337,39 @@ async def read_pieces(
     decoded = COLUMNS.values_many([(column, len(ts)) for _, ts, column in chunk_columns])
     for (series_id, ts, _), values in zip(chunk_columns, decoded, strict=True):
         pieces.add(series_id, ts, values)
+    for set_id, (_, inside) in held.items():
+        raw_servers.setdefault(layouts[set_id].server_id, []).append(inside)  # held rows are scrapes too
     for server_id, server_stamps in raw_servers.items():
-        pieces.scrapes(server_id, np.asarray(server_stamps, dtype=np.int64))
-    for set_id, (raw_stamps, read_stamps, blob) in raw_sets.items():
+        pieces.scrapes(server_id, np.concatenate(server_stamps))
+    for set_id in raw_sets.keys() | held.keys():
+        raw_stamps, read_stamps, blob = raw_sets.get(set_id, ([], None, None))
+        entry, inside = held.get(set_id, (None, _NO_TIMES))
         layout, where = layouts[set_id], columns[set_id]
         read_ts = np.asarray(read_stamps or [], dtype=np.int64)
         read = np.frombuffer(blob or b"", dtype=">f8").reshape(len(read_ts), len(where)).astype(np.float64)
-        ts = np.asarray(raw_stamps, dtype=np.int64)
-        got = cache.assemble(cache_keys[set_id], held[set_id], ts, read_ts, read)
+        ts = np.concatenate([inside, np.asarray(raw_stamps, dtype=np.int64)])
+        got = cache.assemble(cache_keys[set_id], entry, ts, read_ts, read)
         for pos, series_id in zip(layout.positions, layout.series_ids, strict=True):
             pieces.add(series_id, got.ts, np.ascontiguousarray(got.matrix[:, where[pos]]))
+
+
+_NO_TIMES: Ints = np.empty(0, dtype=np.int64)
+
+
+def _held(cache: RawCache, cache_keys: dict[int, Key], spans: Spans) -> dict[int, tuple[RawColumns, Ints]]:
+    """By set id, the cache entry of each set whose raw rows the process holds, and its times within the raw
+    span: the statement leaves the rows from its first time to its last out. Not with dirty hours (their
+    rows are outside the raw span): then every row is read."""
+    if spans.raw is None or spans.dirty:
+        return {}
+    low = -((spans.raw[0] - _NEVER) // -_MS)
+    high = (spans.raw[1] - _NEVER) // _MS
+    held = {}
+    for set_id, key in cache_keys.items():
+        entry = cache.get(key)
+        if entry is not None and len(entry.ts):
+            held[set_id] = (entry, entry.ts[(entry.ts >= low) & (entry.ts <= high)])
+    return held
 
 
 def _run_columns(

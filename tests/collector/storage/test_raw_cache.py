@@ -26,8 +26,7 @@ def test_rows_read_now_and_rows_held_come_out_in_time_order() -> None:
     assert first.matrix[:, 0].tolist() == [1, 2, 3]
     held = cache.get(KEY)
     assert held is first
-    # The next read sent 10, 20 and 30 as held: the statement gives their times only, and the bytes of a
-    # late row (15) and of a new one (40).
+    # Rows held (10, 20 and 30) and rows read now (15 and 40) come out together, in time order.
     second = cache.assemble(KEY, held, ints(10, 15, 20, 30, 40), ints(15, 40), rows(1.5, 4))
     assert second.ts.tolist() == [10, 15, 20, 30, 40]
     assert second.matrix.tolist() == rows(1, 1.5, 2, 3, 4).tolist()
@@ -84,3 +83,15 @@ def test_clear_forgets_every_entry() -> None:
     cache.assemble(KEY, None, ints(10), ints(10), rows(1))
     cache.clear()
     assert cache.get(KEY) is None and cache.held == 0
+
+
+def test_forget_drops_one_entry_and_its_bytes() -> None:
+    cache = RawCache()
+    for set_id in (1, 2):
+        cache.assemble((set_id, ((1, 1),)), None, ints(10, 20), ints(10, 20), np.ones((2, 1)))
+    cache.forget((1, ((1, 1),)))
+    cache.forget((3, ((1, 1),)))  # none: nothing happens
+    assert cache.get((1, ((1, 1),))) is None
+    kept = cache.get((2, ((1, 1),)))
+    assert kept is not None
+    assert cache.held == kept.nbytes

@@ -134,7 +134,7 @@ async def test_a_late_row_for_a_compacted_hour_is_read_before_maintenance_compac
     assert load.values.tolist() == [0.0, 99.0, 1.0, 2.0, 3.0]
 
 
-async def test_raw_rows_held_by_the_cache_read_as_rows_read_whole_and_a_late_row_is_read(
+async def test_raw_rows_held_by_the_cache_read_as_rows_read_whole_new_and_late_rows_are_read(
     fresh_pg_dsn: str,
 ) -> None:
     t = target(1)
@@ -152,12 +152,19 @@ async def test_raw_rows_held_by_the_cache_read_as_rows_read_whole_and_a_late_row
         first = await load_and_temp(cache)
         assert first == await load_and_temp(None)
         assert (cache.hits, cache.misses) == (0, 4)
+        # A new scrape after the held stretch: only it is read.
+        await write(pool, [result(t, T0_MS + 5 * STEP_MS, [1.0, 5.5, -5.0], keys)])
+        assert await load_and_temp(cache) == await load_and_temp(None)
+        assert (cache.hits, cache.misses) == (4, 4 + 1)
+        # A late scrape inside the held stretch: the count differs, the set's rows are read whole again.
         await write(pool, [result(t, T0_MS + STEP_MS, [1.0, 99.0, -99.0], keys)])
         again = await load_and_temp(cache)
         whole = await load_and_temp(None)
+        assert (cache.hits, cache.misses) == (4, 5 + 6)
+        assert await load_and_temp(cache) == whole
+        assert (cache.hits, cache.misses) == (4 + 6, 5 + 6)
     assert again == whole
-    assert whole[0] == ([T0_MS + k * STEP_MS for k in range(5)], [0.5, 99.0, 2.5, 3.5, 4.5])
-    assert (cache.hits, cache.misses) == (4, 4 + 1)  # the four rows held, the late one read
+    assert whole[0] == ([T0_MS + k * STEP_MS for k in range(6)], [0.5, 99.0, 2.5, 3.5, 4.5, 5.5])
 
 
 @pytest.mark.parametrize("compacted", [False, True], ids=["raw", "chunks"])
@@ -189,6 +196,30 @@ async def test_a_series_gone_from_a_scrape_gets_a_staleness_marker_at_that_scrap
     assert is_stale(got["a"].values) == [False] * 4 + [True] + [False] * 2
     assert not any(is_stale(got["up"].values)), "a series in every scrape never goes stale"
     assert got["up"].values.tolist() == [1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0]
+
+
+async def test_rows_held_by_the_cache_give_the_same_staleness_markers(fresh_pg_dsn: str) -> None:
+    t = target(1)
+    both: tuple[SeriesKey, ...] = (("up", t.labels), ("a", t.labels), ("b", t.labels))
+    ts = [T0_MS + k * STEP_MS for k in range(6)]
+    cache = RawCache()
+    selection = Selection([Matcher(name="__name__", op="=~", value="a|b")], T0_MS, ts[5])
+
+    async def read(raw_cache: RawCache | None) -> list[tuple[str, list[int], list[int]]]:
+        (found,) = await read_samples_many(pool, [selection], raw_cache=raw_cache)
+        return [(s.series.metric, s.ts.tolist(), s.values.view(np.uint64).tolist()) for s in found.series]
+
+    async with migrated_pool(fresh_pg_dsn) as pool:
+        await write(pool, [result(t, ts[k], [1.0, 10.0 + k, 20.0 + k], both) for k in range(3)])
+        await read(cache)
+        await write(pool, [failed(t, ts[3]), result(t, ts[4], [1.0, 14.0, 24.0], both)])
+        held = await read(cache)
+        assert cache.hits == 3, "the first three scrapes came from the cache"
+        assert held == await read(None)
+    assert [marks for _, _, marks in held] and all(
+        is_stale(np.array(marks, dtype=np.uint64).view(np.float64)) == [False] * 3 + [True, False]
+        for _, _, marks in held
+    )
 
 
 @pytest.mark.parametrize(
