@@ -30,6 +30,8 @@ class Planner:
     lookback_ms: int
     subquery_step_ms: int
     reads: dict[SelectorKey, Read] = field(default_factory=dict)
+    subqueries: bool = False
+    """Whether the query has a subquery (its inner steps are not the query's: its work is not foreseen)."""
 
     def _at(self, at: parse.At) -> int:
         return {"start": self.start_ms, "end": self.end_ms}.get(at.kind, at.time_ms)
@@ -59,6 +61,7 @@ class Planner:
                 hints = SelectHints(step_ms=self.step_ms, range_ms=range_ms, func=func)
                 self._need(selector, low - range_ms, high, hints)
             case parse.Subquery():
+                self.subqueries = True
                 low, high = self._span(first, last, expr.offset_ms, expr.at)
                 step = expr.step_ms or self.subquery_step_ms
                 self.walk(expr.expr, low - expr.range_ms - step, high)

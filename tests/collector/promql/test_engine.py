@@ -4,6 +4,7 @@ and the speed of a day-long range query over one server."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Sequence
 
@@ -12,6 +13,7 @@ import pytest
 
 from collector.matchers import Matcher
 from collector.promql import Engine, EngineSettings, MemorySource, SelectHints, Series
+from collector.promql.engine import INLINE_CELLS
 from collector.promql.errors import BadDataError, QueryTimeoutError, TooManySamplesError
 from collector.promql.types import InstantVector, Matrix, Scalar, String
 from tests.collector.promql.helpers import series
@@ -211,3 +213,34 @@ async def test_a_day_of_one_server_at_15_s_steps_is_vectorised() -> None:
     assert len(result.series) == 8 and len(result.series[0].ts) == 5760
     # 1.15 million samples: a loop per sample in Python would take tens of seconds.
     assert elapsed_s < 5, elapsed_s
+
+
+class ThreadRecordingEngine(Engine):
+    """Records the thread each evaluation ran on."""
+
+    threads: list[str]
+
+    def _evaluate(self, *args: object, **kwargs: object) -> object:  # type: ignore[override]
+        self.threads.append(threading.current_thread().name)
+        return super()._evaluate(*args, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("query", "end_ms", "where"),
+    [
+        ("up", 600_000, "loop"),  # 2 series x 41 steps and 80 samples
+        ("rate(up[1m])", 600_000, "loop"),
+        ("max_over_time(up[1m:15s])", 600_000, "thread"),  # a subquery: its work is not foreseen
+        ("up", 15_000 * (INLINE_CELLS // 2), "thread"),  # 2 series x 10,001 steps
+    ],
+)
+async def test_small_queries_are_evaluated_on_the_event_loop_and_the_rest_in_a_thread(
+    query: str, end_ms: int, where: str
+) -> None:
+    e = ThreadRecordingEngine(MemorySource(DATA))
+    e.threads = []
+    result = await e.range_query(query, 0, end_ms, 15_000)
+    assert result.series
+    loop_thread = threading.current_thread().name
+    assert e.threads == [loop_thread] if where == "loop" else e.threads != [loop_thread]
+    assert len(e.threads) == 1
