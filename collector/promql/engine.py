@@ -43,7 +43,7 @@ from collector.promql.types import (
 
 INLINE_CELLS = 20_000
 """A query without subqueries whose samples read plus (series read x steps) stay under this is evaluated
-on the event loop: a dashboard panel's hour of a few series, well under a millisecond of numpy."""
+on the event loop: a dashboard panel's hour of a few series."""
 
 _DOCUMENTED = {"matrix": "range vector", "vector": "instant vector", "scalar": "scalar", "string": "string"}
 _ORDERING_FUNCTIONS = frozenset({"sort", "sort_desc"})
