@@ -309,3 +309,26 @@ async def test_a_range_ending_on_an_hour_s_first_scrape_reads_that_hour_s_chunk(
         await run_maintenance(pool, HistoryConfig(), now=T0 + timedelta(hours=3, minutes=10))
         read = await read_samples(pool, [name("up")], T0_MS + 3_600_000 - 300_000, T0_MS + 3_600_000)
     assert read.series[0].ts.tolist()[-1] == T0_MS + 3_600_000
+
+
+async def test_a_read_plans_generically_and_leaves_the_pool_s_connections_as_they_were(
+    fresh_pg_dsn: str,
+) -> None:
+    async with migrated_pool(fresh_pg_dsn) as setup:
+        await write_hours(setup, [target(1)], T0_MS, 0.25, n_series=3)
+    pool = await asyncpg.create_pool(fresh_pg_dsn, min_size=1, max_size=1)  # the same connection each time
+    try:
+        for _ in range(8):  # past the five executions after which PostgreSQL may choose by itself
+            (read,) = await read_samples_many(pool, [Selection([name("up")], T0_MS, T0_MS + 900_000)])
+            assert len(read.series[0].ts) == 60
+        async with pool.acquire() as conn:
+            assert await conn.fetchval("SHOW plan_cache_mode") == "auto", "the pool's reset restored it"
+            plans = await conn.fetchrow(
+                """SELECT sum(generic_plans) AS generic, sum(custom_plans) AS custom
+                   FROM pg_prepared_statements WHERE statement ~ 'history_raw'"""
+            )
+        assert plans is not None
+        assert plans["generic"] >= 8
+        assert plans["custom"] == 0
+    finally:
+        await pool.close()
