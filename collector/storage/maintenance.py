@@ -4,7 +4,9 @@
 
 1. creates the partitions the next hours and days will need;
 2. compacts every closed hour (one that ended ``compaction_delay_s`` ago) into chunks and 5-minute rollups,
-   and rolls ``server_stats`` up into 5-minute and 1-hour buckets;
+   and rolls ``server_stats`` up into 5-minute and 1-hour buckets. ``history_state.compacted_until`` moves
+   past an hour before it is compacted (later rows for it mark it dirty), ``chunked_until`` after: reads
+   take the hours before ``chunked_until`` from chunks, and a run stopped mid-hour resumes at that hour;
 3. compacts again the target-hours that received late rows (``history_dirty``, filled by the writer);
 4. builds the 1-hour rollups of every closed day from its 5-minute rollups;
 5. drops the partitions that retention has passed, never raw hours that are not compacted yet.
