@@ -117,6 +117,11 @@ def matchers_sql(matchers: Sequence[Matcher], first_param: int = 1) -> tuple[str
         value = m.value if m.op in ("=", "!=") else f"^(?:{m.value})$"
         if m.name == "__name__":
             target = "s.metric"
+        elif m.name == "instance" and m.op == "=" and m.value:
+            # The form of the index on (metric, instance): see migration 0019.
+            params.append(value)
+            conditions.append(f"(s.labels ->> 'instance') = ${n}")
+            continue
         elif m.op == "=" and m.value:
             # Containment can use the GIN index on labels.
             params.extend([m.name, m.value])

@@ -353,9 +353,9 @@ async def run_queries(prom_url: str, our_url: str, token: str, end_ms: int, repe
         )
     for name, _, _ in RANGES:
         ratios = [o / t for _, n, t, o in rows if n == name]
-        print(f"median ratio over {name}: {statistics.median(ratios):.1f} (p90 {p90(ratios):.1f})")
+        print(f"median ratio over {name}: {statistics.median(ratios):.2f} (p90 {p90(ratios):.2f})")
     ratios = [o / t for _, _, t, o in rows]
-    print(f"median ratio overall: {statistics.median(ratios):.1f} (p90 {p90(ratios):.1f})")
+    print(f"median ratio overall: {statistics.median(ratios):.2f} (p90 {p90(ratios):.2f})")
     print(f"{agree}/{len(rows)} answers agree")
 
 

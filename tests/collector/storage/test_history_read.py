@@ -128,6 +128,9 @@ async def test_bad_ranges_are_refused(
             "s.labels @> jsonb_build_object($1::text, $2::text)",
             ["job", "node"],
         ),
+        # instance = value in the form of the (metric, instance) index
+        (Matcher(name="instance", op="=", value="a:9100"), "(s.labels ->> 'instance') = $1", ["a:9100"]),
+        (Matcher(name="instance", op="=", value=""), "coalesce(s.labels ->> $1, '') = $2", ["instance", ""]),
         (Matcher(name="job", op="!=", value="node"), "coalesce(s.labels ->> $1, '') <> $2", ["job", "node"]),
         (Matcher(name="job", op="=", value=""), "coalesce(s.labels ->> $1, '') = $2", ["job", ""]),
         (

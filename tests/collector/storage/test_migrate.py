@@ -172,3 +172,17 @@ async def test_a_history_never_compacted_keeps_its_watermarks_at_the_epoch(fresh
         assert row["compacted_until"] == row["chunked_until"] == datetime(1970, 1, 1, tzinfo=UTC)
     finally:
         await conn.close()
+
+
+async def test_series_of_one_metric_and_instance_are_found_by_the_index(fresh_pg_dsn: str) -> None:
+    conn = await asyncpg.connect(fresh_pg_dsn)
+    try:
+        await migrate(conn)
+        await conn.execute("SET enable_seqscan = off")
+        plan = await conn.fetch(
+            """EXPLAIN SELECT id FROM series s
+               WHERE s.metric = 'node_cpu_seconds_total' AND (s.labels ->> 'instance') = 'a:9100'"""
+        )
+        assert "series_metric_instance" in "\n".join(row[0] for row in plan)
+    finally:
+        await conn.close()
