@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from collector.storage.column_cache import COLUMNS
-from collector.storage.history import ms_to_datetime
+from collector.storage.history import datetime_to_ms, ms_to_datetime
 from collector.storage.partitions import Connection
 from collector.storage.raw_cache import Key, RawCache, RawColumns
 
@@ -33,7 +33,6 @@ Floats = NDArray[np.float64]
 RUN_GAP = 16
 """Selected positions of a set closer than this are read as one run (the values between cost 8 bytes each)."""
 _NEVER = datetime(1970, 1, 1, tzinfo=UTC)
-_MS = timedelta(milliseconds=1)
 _TICK = timedelta(microseconds=1)
 """PostgreSQL's time resolution: a chunk starting at the watermark is not before it."""
 _EMPTY = (_NEVER, _NEVER - timedelta(seconds=1))
@@ -362,8 +361,7 @@ def _held(cache: RawCache, cache_keys: dict[int, Key], spans: Spans) -> dict[int
     rows are outside the raw span): then every row is read."""
     if spans.raw is None or spans.dirty:
         return {}
-    low = -((spans.raw[0] - _NEVER) // -_MS)
-    high = (spans.raw[1] - _NEVER) // _MS
+    low, high = datetime_to_ms(spans.raw[0]), datetime_to_ms(spans.raw[1])  # whole milliseconds
     held = {}
     for set_id, key in cache_keys.items():
         entry = cache.get(key)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from uuid import UUID
 
 import asyncpg
@@ -22,11 +22,9 @@ from collector.matchers import Matcher
 from collector.storage import history_read
 from collector.storage.history import ms_to_datetime
 from collector.storage.partitions import Connection
+from collector.storage.sample_rows import Spans
 from collector.storage.samples_read import clamp_ms
 from collector.storage.series_select import SelectedSeries, sql_prefilter
-
-TICK = timedelta(microseconds=1)
-"""PostgreSQL's time resolution: a chunk starting at the watermark is not before it."""
 
 
 @dataclass(frozen=True)
@@ -47,17 +45,16 @@ async def _active_sets_sql(conn: Connection, window: Window, first_param: int) -
     start = ms_to_datetime(clamp_ms(window.start_ms, low=True))
     end = ms_to_datetime(clamp_ms(window.end_ms, low=False))
     chunked_until: datetime = await conn.fetchval("SELECT chunked_until FROM history_state")
-    # As for samples: chunks before the watermark, raw rows from it on.
-    raw_from = max(start, chunked_until)
-    chunk_from = start.replace(minute=0, second=0, microsecond=0)
+    # As for samples: chunks before the watermark, raw rows from it on; an unused tier's bounds hold no row.
     n = first_param
-    sql = f"""SELECT DISTINCT series_set_id AS id FROM history_raw
-              WHERE ts >= ${n} AND ts <= ${n + 1} AND ($1::uuid[] IS NULL OR server_id = ANY($1::uuid[]))
+    sql = f"""SELECT DISTINCT series_set_id AS id FROM history_chunks
+              WHERE start_ts >= ${n} AND start_ts <= ${n + 1}
+                AND ($1::uuid[] IS NULL OR server_id = ANY($1::uuid[]))
               UNION
-              SELECT DISTINCT series_set_id FROM history_chunks
-              WHERE start_ts >= ${n + 2} AND start_ts <= ${n + 3}
+              SELECT DISTINCT series_set_id FROM history_raw
+              WHERE ts >= ${n + 2} AND ts <= ${n + 3}
                 AND ($1::uuid[] IS NULL OR server_id = ANY($1::uuid[]))"""  # noqa: S608 - numbers only
-    return sql, [raw_from, end, chunk_from, min(end, chunked_until - TICK)]
+    return sql, Spans.of(start, end, chunked_until).params()
 
 
 async def _scoped(

@@ -22,21 +22,20 @@ import json
 import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from uuid import UUID
 
 import asyncpg
 
 from collector.matchers import Matcher
 from collector.storage import history_read
+from collector.storage.history import EPOCH
 from collector.storage.partitions import Connection
 from collector.storage.sample_rows import LayoutRow, SampleLimitError, SetLayout, layouts_from_rows
 
 _PORTABLE_REGEX = re.compile(r"(?:[^\\{}\[]|\\[^A-Za-z0-9]|\[(?![:=.]))*")
 """Regular expressions PostgreSQL reads as RE2 (Go) does: no class escapes (``\\d``), no braces, no POSIX
 classes; ``(?`` other than ``(?:`` is refused apart (see :func:`portable_regex`)."""
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def portable_regex(pattern: str) -> bool:
@@ -103,7 +102,7 @@ _MAX_HINTS = 64
 
 def watermark_hint(pool: object) -> datetime:
     """The watermark ``pool``'s database last answered in this process (the epoch before the first read)."""
-    return _HINTS.get(id(pool), _EPOCH)
+    return _HINTS.get(id(pool), EPOCH)
 
 
 def remember_watermark(pool: object, chunked_until: datetime) -> None:
@@ -120,7 +119,7 @@ async def select_series(
     servers: Collection[UUID] | None,
     limit: int,
     span: tuple[datetime, datetime],
-    hint: datetime = _EPOCH,
+    hint: datetime = EPOCH,
 ) -> Candidates:
     """For each matcher list of ``selectors``, the stored series of ``servers`` (None: all) it selects, by id;
     and, in the same statement, the watermark, the dirty hours within ``span`` and, computed with the
@@ -135,7 +134,7 @@ async def select_series(
         # A pattern Python accepts but PostgreSQL does not: narrow by the exact matchers only.
         exact = [[m for m in matchers if m.op in ("=", "!=")] for matchers in pushed]
         rows = await _candidates(conn, exact, servers, limit=limit, span=span, hint=hint)
-    found = Candidates([[] for _ in selectors], _EPOCH, [])
+    found = Candidates([[] for _ in selectors], EPOCH, [])
     counts = [0] * len(selectors)
     layouts: list[LayoutRow] = []
     for row in sorted(rows, key=lambda row: (row["k"], row["id"] or 0)):
